@@ -1,0 +1,9 @@
+// cistern/cistern.hpp — everything cistern offers, in one include.
+//
+// Which tool for which job: see docs/guide.md. Each header below opens with what
+// it provides, its thread-safety and when not to use it.
+#pragma once
+
+#include "cistern/metrics.hpp"
+#include "cistern/pool.hpp"
+#include "cistern/stats.hpp"

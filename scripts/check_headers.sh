@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Compiles every public header on its own with GCC and clang in C++20 with
+# -Wall -Wextra -Werror. Usage: scripts/check_headers.sh [INCLUDE_DIR]
+set -euo pipefail
+inc="${1:-$(dirname "$0")/../include}"
+compilers=()
+for cxx in g++ clang++; do command -v "$cxx" >/dev/null && compilers+=("$cxx"); done
+status=0
+count=0
+while IFS= read -r header; do
+  rel="${header#"$inc"/}"
+  for cxx in "${compilers[@]}"; do
+    if ! echo "#include <$rel>" | "$cxx" -std=c++20 -Wall -Wextra -Werror -fsyntax-only -I "$inc" -x c++ - ; then
+      echo "FAIL: $rel with $cxx"
+      status=1
+    fi
+    count=$((count + 1))
+  done
+done < <(find "$inc/cistern" -name '*.hpp' -not -path '*/detail/*' | sort)
+echo "checked $count header compilations with: ${compilers[*]}"
+exit $status

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that cistern's build, tests, benchmarks and demo need.
+# Idempotent: packages already installed are skipped, and apt-get runs only when
+# something is missing. Usage: scripts/deps.sh [--quiet]
+set -euo pipefail
+
+packages=(
+  # build
+  cmake ninja-build g++ clang libclang-rt-14-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # peers measured in the benchmarks
+  libmimalloc-dev libboost-dev libconcurrentqueue-dev libtbb-dev
+  # metrics check (promtool)
+  prometheus
+  # Redis adapter and the demo service
+  redis-server redis-tools libhiredis-dev libsimdjson-dev libcpp-httplib-dev wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  [[ "${1:-}" == "--quiet" ]] || echo "deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian redis-server package starts a system-wide server; the project never uses
+# it (tests and the demo start their own on a free loopback port).
+echo "deps: done"

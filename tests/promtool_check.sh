@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Usage: promtool_check.sh METRICS_DUMP PROMTOOL — lints the metrics text.
+set -euo pipefail
+out=$("$1")
+echo "$out"
+printf '%s\n' "$out" | "$2" check metrics
