@@ -25,12 +25,9 @@ struct Obj {
 template <std::size_t N>
 struct CisternPool {
   static constexpr const char* kName = "cistern::Pool";
-  static cistern::Pool<Obj<N>>& pool() {
-    static cistern::Pool<Obj<N>> p;
-    return p;
-  }
-  static Obj<N>* get() { return pool().acquire(); }
-  static void put(Obj<N>* p) { pool().release(p); }
+  static inline cistern::Pool<Obj<N>> pool;
+  static Obj<N>* get() { return pool.acquire(); }
+  static void put(Obj<N>* p) { pool.release(p); }
 };
 
 template <std::size_t N>

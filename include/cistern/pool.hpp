@@ -184,7 +184,7 @@ class Pool final : private detail::PoolCore {
   Lease<T> get() { return Lease<T>(this, acquire()); }
 
   // Raw form of get(): the caller must give the object back with release().
-  T* acquire() {
+  CISTERN_ALWAYS_INLINE T* acquire() {
     detail::ThreadCache* c = detail::find_cache(slot_);
     if (CISTERN_LIKELY(c != nullptr && c->top != c->floor)) {
       void* object = *--c->top;
@@ -198,7 +198,7 @@ class Pool final : private detail::PoolCore {
   // Returns an object: resets it, then caches or (reset said no) destroys it.
   // REQUIRES: object came from this pool's get()/acquire() and is not in use any
   // more. Debug builds check both. Does not throw.
-  void release(T* object) noexcept {
+  CISTERN_ALWAYS_INLINE void release(T* object) noexcept {
     CISTERN_CHECK(object != nullptr, label(), "release(nullptr)");
     if constexpr (CISTERN_DEBUG_CHECKS) detail::debug::on_put(this, label(), object);
     if (CISTERN_UNLIKELY(!reset_object(*object))) {
@@ -229,7 +229,7 @@ class Pool final : private detail::PoolCore {
     return static_cast<std::uint32_t>(n);
   }
 
-  bool reset_object(T& t) {
+  CISTERN_ALWAYS_INLINE bool reset_object(T& t) {
     if (reset_) return reset_(t);
     if constexpr (detail::HasResetMember<T>) {
       if constexpr (std::is_convertible_v<decltype(t.reset()), bool>) {

@@ -39,6 +39,10 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+// The fast paths of get and put are a handful of instructions; make sure they are
+// inlined into the caller even where the compiler's size heuristics hesitate.
+#define CISTERN_ALWAYS_INLINE inline __attribute__((always_inline))
+
 #define CISTERN_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CISTERN_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

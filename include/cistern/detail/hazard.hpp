@@ -1,0 +1,59 @@
+// cistern/detail/hazard.hpp — per-thread hazard slots for Snapshot<T> readers.
+//
+// Internal. A reader announces the version it is about to read by storing its
+// address in one of its thread's hazard slots, then checks that the version is
+// still current. A writer that retired a version frees it only once no slot holds
+// it. The read side writes only its own thread's record: no shared cache line.
+//
+// Memory ordering (asymmetric fences, as in folly's hazard pointers): the reader's
+// slot store must be visible before its re-check of the current version. Where the
+// kernel offers membarrier(PRIVATE_EXPEDITED), the reader needs only a compiler
+// fence and the (rare) writer pays for a process-wide barrier; elsewhere, and under
+// ThreadSanitizer, both sides use a seq_cst fence.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "cistern/detail/config.hpp"
+
+namespace cistern::detail::hazard {
+
+inline constexpr unsigned kSlots = 16;  // readers alive at once on one thread
+
+struct alignas(kCacheLine) Record {
+  std::atomic<const void*> slots[kSlots] = {};
+  std::atomic<bool> active{false};
+  Record* next = nullptr;  // the global list; records are reused, never freed
+};
+
+struct ThreadHazards {
+  Record* record = nullptr;
+  std::uint32_t used = 0;  // bit i set: slot i holds a live reader's version
+};
+inline constinit thread_local ThreadHazards tls_hazards{};
+
+// Slow path: gives the calling thread a record (returned to the pool of records
+// when the thread exits).
+Record* attach_thread();
+
+// True when readers may use a compiler-only fence (writers then use membarrier).
+extern bool g_asymmetric;
+
+// The reader's fence between publishing a slot and re-checking the version.
+inline void reader_fence() noexcept {
+  if (CISTERN_LIKELY(g_asymmetric)) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // membarrier on the writer side pairs with it
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with writer_fence()'s seq_cst fence
+  }
+}
+
+// The writer's fence between retiring a version and scanning the slots.
+void writer_fence() noexcept;
+
+// Appends every pointer currently held in any hazard slot (call after writer_fence).
+void collect_protected(std::vector<const void*>& out);
+
+}  // namespace cistern::detail::hazard

@@ -1,0 +1,85 @@
+// src/hazard.cpp — hazard records, thread exit, and the asymmetric fence.
+#include "cistern/detail/hazard.hpp"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <mutex>
+
+namespace cistern::detail::hazard {
+namespace {
+
+struct Records {
+  std::mutex mu;
+  std::atomic<Record*> head{nullptr};  // pushed under mu; read lock-free by scans
+};
+Records& records() {
+  static Records* r = new Records;  // never destroyed: threads may exit after statics
+  return *r;
+}
+
+struct ExitHook {
+  ~ExitHook() {
+    ThreadHazards& t = tls_hazards;
+    if (t.record == nullptr) return;
+    for (auto& slot : t.record->slots) slot.store(nullptr, std::memory_order_release);  // pairs with scans
+    t.record->active.store(false, std::memory_order_release);  // pairs with attach_thread's exchange
+    t.record = nullptr;
+    t.used = 0;
+  }
+};
+thread_local ExitHook exit_hook;
+
+bool enable_membarrier() noexcept {
+#if CISTERN_TSAN
+  return false;  // ThreadSanitizer does not model membarrier
+#else
+  long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
+  if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+  return syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
+#endif
+}
+
+}  // namespace
+
+bool g_asymmetric = enable_membarrier();
+
+Record* attach_thread() {
+  Records& r = records();
+  (void)exit_hook;  // arms the hook for this thread
+  for (Record* rec = r.head.load(std::memory_order_acquire); rec != nullptr; rec = rec->next) {
+    bool expected = false;
+    if (!rec->active.load(std::memory_order_relaxed) &&
+        rec->active.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {  // pairs with ExitHook
+      tls_hazards.record = rec;
+      return rec;
+    }
+  }
+  auto* rec = new Record;
+  rec->active.store(true, std::memory_order_relaxed);  // published by the push below
+  {
+    std::lock_guard lock(r.mu);
+    rec->next = r.head.load(std::memory_order_relaxed);
+    r.head.store(rec, std::memory_order_release);  // pairs with the scans' acquire
+  }
+  tls_hazards.record = rec;
+  return rec;
+}
+
+void writer_fence() noexcept {
+  if (g_asymmetric) {
+    if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) == 0) return;
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with reader_fence()
+}
+
+void collect_protected(std::vector<const void*>& out) {
+  for (Record* rec = records().head.load(std::memory_order_acquire); rec != nullptr; rec = rec->next) {
+    for (auto& slot : rec->slots) {
+      if (const void* p = slot.load(std::memory_order_acquire)) out.push_back(p);  // pairs with the reader's release
+    }
+  }
+}
+
+}  // namespace cistern::detail::hazard
