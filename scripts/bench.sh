@@ -17,4 +17,7 @@ build/release/bench/pool_bench "${common[@]}" --benchmark_min_time=0.2 --benchma
 echo "== buffer_workload_bench"
 build/release/bench/buffer_workload_bench "${common[@]}" --benchmark_filter="$filter" \
   --benchmark_out="$out/buffer_workload_bench.json" >"$out/buffer_workload_bench.txt"
+echo "== shared_snapshot_bench"
+build/release/bench/shared_snapshot_bench "${common[@]}" --benchmark_min_time=0.3 --benchmark_filter="$filter" \
+  --benchmark_out="$out/shared_snapshot_bench.json" >"$out/shared_snapshot_bench.txt"
 python3 scripts/bench_report.py "$out"/*.json | tee "$out/report.md"

@@ -69,6 +69,32 @@ def table_by_size(title, med, bm, threads=None, contenders=CONTENDERS, per_item=
         print(f"| {size} B | " + " | ".join(row) + " |")
 
 
+def group_table(med, prefix, ours, title):
+    names = []
+    for k in med:
+        m = re.match(re.escape(prefix) + r"(\w+)/real_time/threads:(\d+)", k)
+        if m and m.group(1) not in names:
+            names.append(m.group(1))
+    if not names:
+        return
+    names.sort(key=lambda n: (n != ours, n))
+    print(f"\n### {title}\n")
+    print("| threads | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for threads in (1, 2):
+        base = med.get(f"{prefix}{ours}/real_time/threads:{threads}")
+        row = []
+        for n in names:
+            m = med.get(f"{prefix}{n}/real_time/threads:{threads}")
+            if m is None:
+                row.append("—")
+            elif n == ours:
+                row.append(f"**{fmt(m['ns'])}**")
+            else:
+                row.append(f"{fmt(m['ns'])} ({m['ns'] / base['ns']:.1f}x)" if base else fmt(m["ns"]))
+        print(f"| {threads} | " + " | ".join(row) + " |")
+
+
 def main(paths):
     med, ctx = load(paths)
     print(f"Machine: {ctx.get('host_name', '?')}, {ctx.get('num_cpus')} CPUs at {ctx.get('mhz_per_cpu')} MHz; "
@@ -108,6 +134,10 @@ def main(paths):
         print("\nIn square brackets: the pool's own cost per object (total minus the ring alone).")
     if any(k.startswith("BM_Batch") for k in med):
         table_by_size("batch of 1000 gets then 1000 puts, 1 thread (ns per object)", med, "BM_Batch", per_item=True)
+    group_table(med, "BM_Shared_", "SharedPool",
+                "SharedPool get + one copy + drop both (ns per iteration, per thread)")
+    group_table(med, "BM_Load_", "Snapshot",
+                "Snapshot load + read one field, writer storing every 1 ms (ns per read, per thread)")
     bufs = {n: med.get(f"BM_Buffers_{n}/iterations:5/real_time") for n in ("NoBuffer", "NewDelete", "Cistern")}
     if any(bufs.values()):
         print("\n### buffer workload: 50 threads x 20000 x (get 1 KiB buffer, write, put)\n")

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <mutex>
 
 namespace cistern::detail::hazard {
@@ -68,16 +69,22 @@ Record* attach_thread() {
 }
 
 void writer_fence() noexcept {
+#if !CISTERN_TSAN
   if (g_asymmetric) {
+    // Every other thread runs a full barrier: slot stores made before it are
+    // visible to the scan that follows; readers after it see the new version.
     if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) == 0) return;
+    std::abort();  // registered at start-up, so it cannot fail
   }
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with reader_fence()
+#endif
+  // Symmetric mode: readers and the writer use seq_cst operations, which order
+  // themselves; nothing more is needed here.
 }
 
 void collect_protected(std::vector<const void*>& out) {
   for (Record* rec = records().head.load(std::memory_order_acquire); rec != nullptr; rec = rec->next) {
     for (auto& slot : rec->slots) {
-      if (const void* p = slot.load(std::memory_order_acquire)) out.push_back(p);  // pairs with the reader's release
+      if (const void* p = slot.load(std::memory_order_seq_cst)) out.push_back(p);  // pairs with protect()
     }
   }
 }

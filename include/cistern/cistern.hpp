@@ -6,4 +6,6 @@
 
 #include "cistern/metrics.hpp"
 #include "cistern/pool.hpp"
+#include "cistern/shared.hpp"
+#include "cistern/snapshot.hpp"
 #include "cistern/stats.hpp"

@@ -13,7 +13,8 @@
 //
 // Cost: a copy is one relaxed atomic increment; dropping a copy is one acq_rel
 // decrement (the acquire half orders every owner's use of the object before its
-// reset and reuse). sizeof(Shared<T>) == sizeof(void*).
+// reset and reuse), and dropping the only remaining one is a plain acquire load.
+// sizeof(Shared<T>) == sizeof(void*).
 //
 // Thread-safety: distinct Shared<T> objects may be copied and destroyed on any
 // threads concurrently, even when they point to the same T. The T itself is shared:
@@ -107,9 +108,14 @@ class Shared {
   friend class SharedPool<T>;
   explicit Shared(Node* node) noexcept : node_(node) {}
   void drop() noexcept {
-    // acq_rel: release publishes this owner's writes; the last owner's acquire
-    // sees every other owner's writes before reset runs.
-    if (node_ != nullptr && node_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (node_ == nullptr) return;
+    // A count of 1 seen by an owner means it is the only one: nobody else can make
+    // a copy, so no RMW is needed (acquire pairs with the other owners' releases
+    // below, ordering their use of the object before the reset).
+    // Otherwise acq_rel: release publishes this owner's writes; the last owner's
+    // acquire sees every other owner's writes before reset runs.
+    if (node_->refs.load(std::memory_order_acquire) == 1 ||
+        node_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       node_->home->release(node_);
     }
   }

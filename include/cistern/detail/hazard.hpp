@@ -41,12 +41,28 @@ Record* attach_thread();
 // True when readers may use a compiler-only fence (writers then use membarrier).
 extern bool g_asymmetric;
 
-// The reader's fence between publishing a slot and re-checking the version.
-inline void reader_fence() noexcept {
+// Publishes `p` in the reader's `slot` and returns it once `current` is seen to
+// still hold it after the slot became visible (retrying with the newer value if a
+// writer replaced it meanwhile). From then on a writer's scan sees the slot.
+template <class P>
+CISTERN_ALWAYS_INLINE const P* protect(std::atomic<const void*>& slot, const std::atomic<const P*>& current,
+                                       const P* p) noexcept {
+#if !CISTERN_TSAN
   if (CISTERN_LIKELY(g_asymmetric)) {
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // membarrier on the writer side pairs with it
-  } else {
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with writer_fence()'s seq_cst fence
+    for (;;) {
+      slot.store(p, std::memory_order_relaxed);  // made visible by the writer's membarrier
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with membarrier in writer_fence()
+      const P* again = current.load(std::memory_order_acquire);  // pairs with the writer's exchange
+      if (CISTERN_LIKELY(again == p)) return p;
+      p = again;
+    }
+  }
+#endif
+  for (;;) {
+    slot.store(p, std::memory_order_seq_cst);  // in one total order with the writer's exchange and scan
+    const P* again = current.load(std::memory_order_seq_cst);
+    if (again == p) return p;
+    p = again;
   }
 }
 
@@ -54,6 +70,7 @@ inline void reader_fence() noexcept {
 void writer_fence() noexcept;
 
 // Appends every pointer currently held in any hazard slot (call after writer_fence).
+// The writer must have replaced `current` with a seq_cst exchange before.
 void collect_protected(std::vector<const void*>& out);
 
 }  // namespace cistern::detail::hazard
