@@ -4,8 +4,6 @@
 // process-wide pool would be. Objects are Obj<N>: N bytes, no constructor work.
 #pragma once
 
-#include <mimalloc.h>
-
 #include <boost/pool/object_pool.hpp>
 #include <concurrentqueue/concurrentqueue.h>
 #include <cstddef>
@@ -14,6 +12,7 @@
 #include <vector>
 
 #include "cistern/pool.hpp"
+#include "mimalloc_peer.hpp"
 
 namespace bench {
 
@@ -40,8 +39,9 @@ struct NewDelete {
 template <std::size_t N>
 struct Mimalloc {
   static constexpr const char* kName = "mi_malloc/mi_free";
-  static Obj<N>* get() { return static_cast<Obj<N>*>(mi_malloc(sizeof(Obj<N>))); }
-  static void put(Obj<N>* p) { mi_free(p); }
+  static inline const MimallocApi& mi = MimallocApi::get();
+  static Obj<N>* get() { return static_cast<Obj<N>*>(mi.malloc(sizeof(Obj<N>))); }
+  static void put(Obj<N>* p) { mi.free(p); }
 };
 
 // Single-threaded only: boost's pools take no lock.

@@ -5,7 +5,10 @@
 #include <thread>
 #include <utility>
 
+#include "cistern/detail/cycle_hooks.hpp"
 #include "cistern/pool.hpp"
+
+#include <map>
 
 namespace cistern::detail {
 namespace {
@@ -131,7 +134,47 @@ void Registry::thread_exit(ThreadTable& table) noexcept {
   table.exiting = true;
 }
 
+namespace {
+
+struct Hooks {
+  std::mutex mu;  // held while hooks run, so removal waits for a running hook
+  std::uint64_t next_id = 1;
+  std::map<std::uint64_t, std::function<void()>> hooks;
+};
+Hooks& hooks() {
+  static Hooks* h = new Hooks;  // never destroyed, like the registry
+  return *h;
+}
+
+void run_hooks() {
+  Hooks& h = hooks();
+  std::lock_guard lock(h.mu);
+  for (auto& [id, hook] : h.hooks) hook();
+}
+
+}  // namespace
+
+CycleHook::CycleHook(std::function<void()> hook) {
+  Hooks& h = hooks();
+  std::lock_guard lock(h.mu);
+  id_ = h.next_id++;
+  h.hooks.emplace(id_, std::move(hook));
+}
+
+void CycleHook::reset() noexcept {
+  if (id_ == 0) return;
+  Hooks& h = hooks();
+  std::lock_guard lock(h.mu);
+  h.hooks.erase(id_);
+  id_ = 0;
+}
+
 void Registry::cycle() {
+  cycle_pools();
+  run_hooks();
+}
+
+void Registry::cycle_pools() {
   std::vector<std::pair<PoolCore*, Depot::Retired>> work;
   {
     std::lock_guard lock(mu_);

@@ -41,7 +41,7 @@ class Registry {
       if (pool->slot_ < t->size && t->caches[pool->slot_].owner == pool) f(t->caches[pool->slot_]);
   }
 
-  void cycle();
+  void cycle();  // pools' depots, then the cycle hooks
   std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_relaxed); }  // a hint; the slow path re-checks nothing else
 
   std::mutex& mutex() const noexcept { return mu_; }
@@ -49,6 +49,7 @@ class Registry {
  private:
   Registry() = default;
   void grow_locked(ThreadTable& table, std::uint32_t min_size);
+  void cycle_pools();
 
   mutable std::mutex mu_;
   std::condition_variable unpinned_;

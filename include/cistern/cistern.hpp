@@ -4,8 +4,11 @@
 // it provides, its thread-safety and when not to use it.
 #pragma once
 
+#include "cistern/buffer.hpp"
+#include "cistern/memory_resource.hpp"
 #include "cistern/metrics.hpp"
 #include "cistern/pool.hpp"
+#include "cistern/ring.hpp"
 #include "cistern/shared.hpp"
 #include "cistern/snapshot.hpp"
 #include "cistern/stats.hpp"

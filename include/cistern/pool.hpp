@@ -185,13 +185,7 @@ class Pool final : private detail::PoolCore {
 
   // Raw form of get(): the caller must give the object back with release().
   CISTERN_ALWAYS_INLINE T* acquire() {
-    detail::ThreadCache* c = detail::find_cache(slot_);
-    if (CISTERN_LIKELY(c != nullptr && c->top != c->floor)) {
-      void* object = *--c->top;
-      c->gets.bump();
-      if constexpr (CISTERN_DEBUG_CHECKS) debug_on_get(object);
-      return static_cast<T*>(object);
-    }
+    if (void* object = try_pop(); CISTERN_LIKELY(object != nullptr)) return static_cast<T*>(object);
     return static_cast<T*>(acquire_slow());
   }
 
@@ -206,12 +200,7 @@ class Pool final : private detail::PoolCore {
       return;
     }
     detail::poison(object, sizeof(T));
-    detail::ThreadCache* c = detail::find_cache(slot_);
-    if (CISTERN_LIKELY(c != nullptr && c->top != c->ceiling)) {
-      *c->top++ = object;
-      c->puts.bump();
-      return;
-    }
+    if (CISTERN_LIKELY(try_push(object))) return;
     release_slow(object);
   }
 

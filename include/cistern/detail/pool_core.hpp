@@ -53,6 +53,28 @@ class PoolCore {
   // the pool any more.
   void stop() noexcept;
 
+  // The fast paths: a pop or push on this thread's loaded magazine, or nothing
+  // (null / false) when the slow path must run. No lock, no atomic RMW.
+  CISTERN_ALWAYS_INLINE void* try_pop() noexcept {
+    ThreadCache* c = find_cache(slot_);
+    if (CISTERN_LIKELY(c != nullptr && c->top != c->floor)) {
+      void* object = *--c->top;
+      c->gets.bump();
+      if constexpr (CISTERN_DEBUG_CHECKS) debug_on_get(object);
+      return object;
+    }
+    return nullptr;
+  }
+  CISTERN_ALWAYS_INLINE bool try_push(void* object) noexcept {
+    ThreadCache* c = find_cache(slot_);
+    if (CISTERN_LIKELY(c != nullptr && c->top != c->ceiling)) {
+      *c->top++ = object;
+      c->puts.bump();
+      return true;
+    }
+    return false;
+  }
+
   // Fast path failed (no cache yet, or the loaded magazine is empty).
   void* acquire_slow();
   // Fast path failed (no cache yet, or the loaded magazine is full). The object
