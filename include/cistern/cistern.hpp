@@ -8,6 +8,7 @@
 #include "cistern/memory_resource.hpp"
 #include "cistern/metrics.hpp"
 #include "cistern/pool.hpp"
+#include "cistern/resource_pool.hpp"
 #include "cistern/ring.hpp"
 #include "cistern/shared.hpp"
 #include "cistern/snapshot.hpp"
