@@ -13,12 +13,15 @@ namespace cistern::detail {
 std::atomic<std::int64_t> g_coarse_now_ms{0};
 
 std::int64_t precise_now_ms() noexcept {
-  std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::steady_clock::now().time_since_epoch())
-                         .count();
-  g_coarse_now_ms.store(now, std::memory_order_relaxed);  // a clock reading
-  return now;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
+
+namespace {
+void refresh_coarse_clock() noexcept {
+  g_coarse_now_ms.store(precise_now_ms(), std::memory_order_relaxed);  // a clock reading
+}
+}  // namespace
 
 namespace {
 
@@ -26,7 +29,7 @@ class Housekeeper {
  public:
   void add(HousekeepingClient* c) {
     std::lock_guard lock(mu_);
-    precise_now_ms();
+    refresh_coarse_clock();
     clients_.push_back(c);
     if (!thread_.joinable()) {
       stop_ = false;
@@ -65,7 +68,8 @@ class Housekeeper {
     std::unique_lock lock(mu_);
     std::int64_t next_pass = 0;
     while (!stop_) {
-      std::int64_t now = precise_now_ms();
+      refresh_coarse_clock();
+      std::int64_t now = coarse_now_ms();
       if (now >= next_pass || poked_.exchange(false, std::memory_order_relaxed)) {
         next_pass = now + kPassMs;
         // Clients are removed only under mu_, which is held here.

@@ -59,6 +59,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -283,7 +284,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     {
       std::lock_guard lock(mu_);
       closed_.store(true, std::memory_order_seq_cst);  // pairs with release()'s check
-      for (Waiter* w : waiters_) w->cv.notify_one();
+      for (Waiter* w : waiters_) w->cv.notify_one();  // spinners see closed_ themselves
     }
     for (std::size_t i = 0; i < options_.max_size; ++i) {
       int idle = detail::kIdle;
@@ -297,11 +298,20 @@ class ResourcePool final : private detail::HousekeepingClient {
  private:
   friend class ResourceLease<T>;
 
+  // One acquirer waiting. Whoever serves it writes `handed` (or `kicked`) under mu_
+  // and notifies the cv only if the waiter is asleep; a waiter first spins on its
+  // own flags for a few microseconds, because resources are often held only that
+  // long and a futex wake-up costs more than the hold itself.
   struct Waiter {
     std::condition_variable cv;
-    Slot* handed = nullptr;  // a resource given to this waiter
-    bool kicked = false;     // capacity freed: look again
+    std::atomic<Slot*> handed{nullptr};  // a resource given to this waiter
+    std::atomic<bool> kicked{false};     // capacity freed: look again
+    bool sleeping = false;               // under mu_
+    void wake() noexcept {
+      if (sleeping) cv.notify_one();
+    }
   };
+  static constexpr std::chrono::microseconds kSpin{50};
 
   void check_options() const {
     auto bad = [](const std::string& why) { throw std::invalid_argument("cistern::ResourcePool: " + why); };
@@ -443,8 +453,8 @@ class ResourcePool final : private detail::HousekeepingClient {
     if (!s->state.compare_exchange_strong(idle, detail::kLeased, std::memory_order_acq_rel)) return;  // taken
     Waiter* w = waiters_.front();
     waiters_.pop_front();
-    w->handed = s;
-    w->cv.notify_one();
+    w->handed.store(s, std::memory_order_release);  // pairs with the waiter's acquire
+    w->wake();
   }
 
   // Claims any idle slot. REQUIRES: mu_ held.
@@ -525,8 +535,8 @@ class ResourcePool final : private detail::HousekeepingClient {
         std::erase(waiters_, &me);
         queued = false;
         if (was_front && !waiters_.empty()) {  // pass the turn on
-          waiters_.front()->kicked = true;
-          waiters_.front()->cv.notify_one();
+          waiters_.front()->kicked.store(true, std::memory_order_relaxed);
+          waiters_.front()->wake();
         }
       }
       waiting_.fetch_sub(1, std::memory_order_seq_cst);
@@ -536,7 +546,7 @@ class ResourcePool final : private detail::HousekeepingClient {
         leave();
         throw PoolClosed(std::string("cistern::ResourcePool '") + label() + "' is closed");
       }
-      Slot* got = std::exchange(me.handed, nullptr);
+      Slot* got = me.handed.exchange(nullptr, std::memory_order_acquire);  // pairs with the hander
       if (got != nullptr) queued = false;  // whoever handed it took us off the queue
       bool my_turn = !queued ? waiters_.empty() : (!waiters_.empty() && waiters_.front() == &me);
       if (got == nullptr && my_turn) got = claim_idle_locked();
@@ -563,12 +573,55 @@ class ResourcePool final : private detail::HousekeepingClient {
         waiters_.push_back(&me);
         queued = true;
       }
-      me.kicked = false;
-      if (me.cv.wait_until(lock, deadline) == std::cv_status::timeout && me.handed == nullptr && !me.kicked) {
-        if (std::chrono::steady_clock::now() >= deadline) {
-          leave();
-          return std::nullopt;
+      me.kicked.store(false, std::memory_order_relaxed);  // under mu_, like every write of it
+      auto served = [&] {
+        return me.handed.load(std::memory_order_acquire) != nullptr ||  // pairs with the hander's release
+               me.kicked.load(std::memory_order_relaxed) || closed_.load(std::memory_order_relaxed);
+      };
+      // Every waiter spins briefly (pausing, then yielding its core to the
+      // holder) before it sleeps: a futex wake-up costs more than a short hold.
+      lock.unlock();
+      bool woke = spin_until(served, deadline);
+      if (woke) {
+        // Handed a resource: the hander already took us off the queue, so leave
+        // without the lock (one cache-line transfer fewer per hand-off).
+        if (Slot* s = me.handed.exchange(nullptr, std::memory_order_acquire)) {  // pairs with the hander
+          queued = false;
+          waiting_.fetch_sub(1, std::memory_order_seq_cst);
+          std::int64_t now = detail::precise_now_ms();
+          if (check_out(s, now)) {
+            waits_.add((now - start) * 1000);
+            on_lease(s, now);
+            return ResourceLease<T>(this, s);
+          }
+          waiting_.fetch_add(1, std::memory_order_seq_cst);  // it failed validation: wait on
         }
+      }
+      lock.lock();
+      if (!woke) {
+        me.sleeping = true;
+        me.cv.wait_until(lock, deadline, served);
+        me.sleeping = false;
+      }
+      if (!served() && std::chrono::steady_clock::now() >= deadline) {
+        leave();
+        return std::nullopt;
+      }
+    }
+  }
+
+  // Spins (pause, then yield) until pred() holds, for at most kSpin or until the
+  // deadline. True: pred() held.
+  template <class Pred>
+  static bool spin_until(Pred pred, std::chrono::steady_clock::time_point deadline) noexcept {
+    auto until = std::min(deadline, std::chrono::steady_clock::now() + kSpin);
+    for (int i = 0;; ++i) {
+      if (pred()) return true;
+      if ((i & 15) == 15 && std::chrono::steady_clock::now() >= until) return false;
+      if (i < 64) {
+        __builtin_ia32_pause();
+      } else {
+        std::this_thread::yield();  // more waiters than cores: let the holder run
       }
     }
   }
@@ -582,8 +635,8 @@ class ResourcePool final : private detail::HousekeepingClient {
     s->state.store(detail::kEmpty, std::memory_order_release);  // pairs with reserve_locked's CAS
     std::lock_guard lock(mu_);
     if (!waiters_.empty()) {
-      waiters_.front()->kicked = true;
-      waiters_.front()->cv.notify_one();
+      waiters_.front()->kicked.store(true, std::memory_order_relaxed);  // read by its spin or after the cv
+      waiters_.front()->wake();
     }
   }
 
@@ -647,8 +700,8 @@ class ResourcePool final : private detail::HousekeepingClient {
         if (!waiters_.empty()) {
           Waiter* w = waiters_.front();
           waiters_.pop_front();
-          w->handed = s;
-          w->cv.notify_one();
+          w->handed.store(s, std::memory_order_release);  // pairs with the waiter's acquire
+          w->wake();
           continue;
         }
       }

@@ -31,7 +31,7 @@ extern std::atomic<std::int64_t> g_coarse_now_ms;
 inline std::int64_t coarse_now_ms() noexcept {
   return g_coarse_now_ms.load(std::memory_order_relaxed);  // a clock reading; no ordering needed
 }
-std::int64_t precise_now_ms() noexcept;  // also refreshes the coarse clock
+std::int64_t precise_now_ms() noexcept;  // the steady clock now (writes nothing shared)
 
 void housekeeper_add(HousekeepingClient* client);
 void housekeeper_remove(HousekeepingClient* client) noexcept;
