@@ -1,7 +1,7 @@
 # cistern — the project's entry points. Every target installs what it needs first
 # (scripts/deps.sh: idempotent apt-get of Debian packages).
 #
-#   make demo    build and run the examples: a short pool-versus-new/delete comparison
+#   make demo    the ePRO service with pooling off and on under wrk: one table, out/demo/
 #   make test    unit tests (release), then concurrency tests under ASan+UBSan and TSan
 #   make bench   the benchmarks, every peer in the same run; tables under out/bench/
 #   make format  clang-format the sources
@@ -9,7 +9,8 @@
 JOBS ?= $(shell nproc)
 BENCH_REPS ?= 5
 
-.PHONY: all deps demo test test-release test-asan test-tsan bench format clean
+
+.PHONY: all deps demo examples test test-release test-asan test-tsan bench format clean
 
 all: test
 
@@ -20,10 +21,12 @@ build-release: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 
-demo: build-release
-	@echo "== examples/pool_example: a request handler reusing its parse state"
+demo: deps
+	@scripts/demo.sh
+
+# The examples and the short pool-versus-new/delete comparison.
+examples: build-release
 	@build/release/examples/pool_example | head -3
-	@echo
 	@build/release/examples/pool_vs_new
 
 test: test-release test-asan test-tsan

@@ -14,7 +14,7 @@ packages=(
   # metrics check (promtool)
   prometheus
   # Redis adapter and the demo service
-  redis-server redis-tools libhiredis-dev libsimdjson-dev libcpp-httplib-dev wrk
+  redis-server redis-tools libhiredis-dev libsimdjson-dev libcpp-httplib-dev wrk curl gnuplot-nox python3
 )
 
 missing=()

@@ -1,0 +1,92 @@
+// Where accepted submissions go: an in-memory store (the default) or Redis
+// streams (XADD epro:<trialId> * patientId <id> submission <json>).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "cistern/redis.hpp"
+
+namespace epro {
+
+// The store could not be reached in time (answered with 503).
+struct StoreUnavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A stream entry id, "<ms>-<seq>", kept inline (no allocation).
+struct EntryId {
+  char text[48];
+  std::size_t size = 0;
+  std::string_view view() const { return {text, size}; }
+  void assign(std::string_view s) {
+    size = std::min(s.size(), sizeof text);
+    s.copy(text, size);
+  }
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Stores one entry; throws StoreUnavailable. Returns only once the entry is stored.
+  virtual void append(std::string_view trial, std::string_view patient, std::string_view submission_json,
+                      EntryId& id) = 0;
+  // Appends a JSON array of {"id","patientId","submission"} for the trial.
+  virtual void list(std::string_view trial, std::string& out) = 0;
+  virtual bool healthy() = 0;
+  virtual void close() {}
+};
+
+// Entries of a trial live in a log of 1 MiB chunks: storing an entry allocates
+// only when a chunk fills up (every few hundred entries), and never copies what
+// is already stored (a single doubling buffer would copy it all under the lock).
+class MemoryStore final : public Store {
+ public:
+  void append(std::string_view trial, std::string_view patient, std::string_view json, EntryId& id) override;
+  void list(std::string_view trial, std::string& out) override;
+  bool healthy() override { return true; }
+
+ private:
+  static constexpr std::size_t kChunk = 1 << 20;
+  struct Entry {
+    std::uint64_t ms, seq;
+    const char* patient;  // inside a chunk; patient bytes then the JSON
+    std::uint32_t patient_len, json_len;
+  };
+  struct Trial {
+    std::vector<std::unique_ptr<char[]>> chunks;
+    std::size_t used = kChunk;  // bytes used in the last chunk
+    std::vector<std::unique_ptr<char[]>> large;  // entries bigger than a chunk
+    std::vector<Entry> entries;
+    char* reserve(std::size_t n);
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, Trial, Hash, std::equal_to<>> trials_;
+  std::uint64_t last_ms_ = 0, seq_ = 0;
+};
+
+class RedisStore final : public Store {
+ public:
+  RedisStore(cistern::RedisOptions options, std::size_t connections, bool named);
+  void append(std::string_view trial, std::string_view patient, std::string_view json, EntryId& id) override;
+  void list(std::string_view trial, std::string& out) override;
+  bool healthy() override;
+  void close() override { pool_.close(); }
+
+ private:
+  cistern::ResourcePool<cistern::RedisConnection> pool_;
+};
+
+}  // namespace epro

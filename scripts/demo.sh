@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# make demo: the ePRO service measured with pooling off and on, under the same load.
+#
+# Installs what is missing, builds epro_server, starts a private redis-server on
+# a free loopback port, and for each store (in-memory, Redis) runs the service with
+# --pooling=off and then --pooling=on under wrk (2 threads, 32 connections, varied
+# submissions from scripts/demo/submissions.lua) for a fixed time. Prints one table
+# and writes it as Markdown, with a PNG chart, under out/demo/. Stops everything it
+# started. Usage: scripts/demo.sh [SECONDS_PER_RUN]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN="${1:-${DEMO_SECONDS:-12}}"
+OUT=out/demo
+mkdir -p "$OUT"
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh --quiet
+step "building epro_server (release)"
+cmake --preset release >/dev/null
+cmake --build --preset release --target epro_server 2>&1 | tail -1
+SERVER=build/release/examples/epro/epro_server
+
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do [[ -n "$p" ]] && kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:-}"; do [[ -n "$p" ]] && wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+step "starting redis-server on a free loopback port"
+REDIS_DIR="$OUT/redis"
+rm -rf "$REDIS_DIR"
+mkdir -p "$REDIS_DIR"
+for attempt in $(seq 1 20); do
+  REDIS_PORT=$((20000 + RANDOM % 40000))
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --save "" --appendonly yes \
+    --appendfsync everysec --daemonize no --loglevel warning >"$REDIS_DIR/log" 2>&1 &
+  REDIS_PID=$!
+  for i in $(seq 1 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then break; fi
+  kill "$REDIS_PID" 2>/dev/null || true
+  REDIS_PID=""
+done
+[[ -n "${REDIS_PID:-}" ]] || { echo "could not start redis-server"; exit 1; }
+pids+=("$REDIS_PID")
+echo "redis-server pid $REDIS_PID on 127.0.0.1:$REDIS_PORT"
+
+metric() {  # metric FILE NAME_WITH_LABELS -> value (0 if absent)
+  awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? 0 : v) }' "$1"
+}
+
+RESULTS="$OUT/results.tsv"
+printf 'store\tpooling\trps\tp50_ms\tp99_ms\tp999_ms\thandler_allocs\thandler_bytes\tprocess_allocs\tprocess_bytes\tpeak_rss_mb\thit_submissions\thit_parsers\thit_buffers\tnon2xx\n' >"$RESULTS"
+
+run() {  # run STORE_FLAG LABEL POOLING
+  local store_flag="$1" label="$2" pooling="$3"
+  step "$label store, pooling $pooling: ${SECONDS_PER_RUN}s under wrk -t2 -c32"
+  "$SERVER" --port 0 --threads 40 --redis="$store_flag" --pooling="$pooling" >"$OUT/server.out" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  local port=""
+  for i in $(seq 1 100); do
+    port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$OUT/server.out")
+    [[ -n "$port" ]] && break
+    sleep 0.05
+  done
+  [[ -n "$port" ]] || { echo "epro_server did not start"; cat "$OUT/server.out"; exit 1; }
+  local url="http://127.0.0.1:$port"
+  wrk -t2 -c32 -d2s -s scripts/demo/submissions.lua "$url" >/dev/null  # warm-up: caches, pools, connections
+  curl -s "$url/metrics" >"$OUT/m0.txt"
+  wrk -t2 -c32 -d"${SECONDS_PER_RUN}s" --timeout 5s -s scripts/demo/submissions.lua "$url" >"$OUT/wrk-$label-$pooling.txt"
+  curl -s "$url/metrics" >"$OUT/m1.txt"
+  local rss
+  rss=$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
+  kill -TERM "$pid"
+  wait "$pid" || { echo "epro_server exited with an error"; exit 1; }
+  local line
+  line=$(grep WRK_RESULT "$OUT/wrk-$label-$pooling.txt")
+  val() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$line"; }
+
+  delta() { awk -v a="$(metric "$OUT/m0.txt" "$1")" -v b="$(metric "$OUT/m1.txt" "$1")" 'BEGIN { print b - a }'; }
+  local handled allocs bytes pallocs pbytes accepted
+  handled=$(delta epro_handled_submissions_total)
+  allocs=$(delta epro_handler_allocations_total)
+  bytes=$(delta epro_handler_allocated_bytes_total)
+  pallocs=$(delta epro_process_allocations_total)
+  pbytes=$(delta epro_process_allocated_bytes_total)
+  accepted=$(delta 'epro_requests_total{status="202"}')
+  hit() { awk -v h="$(delta "cistern_${1}_hits_total{pool=\"$2\"}")" -v g="$(delta "cistern_${1}_gets_total{pool=\"$2\"}")" \
+            'BEGIN { if (g > 0) printf "%.4f", h / g; else print "-" }'; }
+  awk -v store="$label" -v pooling="$pooling" -v req="$(val requests)" -v dur="$(val duration_us)" \
+      -v p50="$(val p50_us)" -v p99="$(val p99_us)" -v p999="$(val p999_us)" -v handled="$handled" \
+      -v allocs="$allocs" -v bytes="$bytes" -v pallocs="$pallocs" -v pbytes="$pbytes" -v accepted="$accepted" \
+      -v rss="$rss" -v hs="$(hit pool epro_submissions)" -v hp="$(hit pool epro_parsers)" \
+      -v hb="$(hit buffer_pool epro_buffers)" -v non2xx="$(val non2xx)" 'BEGIN {
+        h = handled > 0 ? handled : 1; a = accepted > 0 ? accepted : 1
+        printf "%s\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%.0f\t%.2f\t%.0f\t%s\t%s\t%s\t%s\t%s\n", store, pooling,
+          req / (dur / 1e6), p50 / 1000, p99 / 1000, p999 / 1000, allocs / h, bytes / h, pallocs / a, pbytes / a,
+          rss, hs, hp, hb, non2xx }' >>"$RESULTS"
+}
+
+run none memory off
+run none memory on
+run "127.0.0.1:$REDIS_PORT" redis off
+run "127.0.0.1:$REDIS_PORT" redis on
+
+step "results"
+{
+  echo "ePRO service, pooling off vs on: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c32 -d${SECONDS_PER_RUN}s, epro_server --threads 40"
+  echo
+  echo "| store | pooling | requests/s | p50 ms | p99 ms | p99.9 ms | allocs/req (handler) | bytes/req (handler) | allocs/req (process) | bytes/req (process) | peak RSS MB | hit rate: submissions / parsers / buffers | non-2xx |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+  tail -n +2 "$RESULTS" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 }'
+  echo
+  awk -F'\t' 'NR > 1 { rps[$1 "," $2] = $3; a[$1 "," $2] = $7; p99[$1 "," $2] = $5 }
+    END { for (s in rps) {} 
+          split("memory redis", stores, " ")
+          for (i = 1; i <= 2; i++) { st = stores[i]
+            if (rps[st ",off"] > 0 && a[st ",on"] != "")
+              printf "%s store: throughput on/off %.2fx, handler allocations on/off %.3f, p99 on/off %.2fx\n", st,
+                rps[st ",on"] / rps[st ",off"], (a[st ",off"] > 0 ? a[st ",on"] / a[st ",off"] : 0), (p99[st ",off"] > 0 ? p99[st ",on"] / p99[st ",off"] : 0) } }'
+} | tee "$OUT/results.md"
+
+if command -v gnuplot >/dev/null; then
+  awk -F'\t' 'NR > 1 { print $1 "-" $2, $3, $7, $5 }' "$RESULTS" >"$OUT/chart.dat"
+  gnuplot <<GP 2>/dev/null || echo "(chart not drawn)"
+set terminal png size 1100,420
+set output "$OUT/chart.png"
+set multiplot layout 1,3 title "ePRO service: pooling off vs on (wrk -t2 -c32)"
+set style data histograms
+set style fill solid 0.8
+set boxwidth 0.8
+set xtics rotate by -30
+set grid ytics
+set title "requests/s"
+plot "$OUT/chart.dat" using 2:xtic(1) notitle lc rgb "#3465a4"
+set title "heap allocations per request (handler)"
+plot "$OUT/chart.dat" using 3:xtic(1) notitle lc rgb "#cc0000"
+set title "p99 latency, ms"
+plot "$OUT/chart.dat" using 4:xtic(1) notitle lc rgb "#4e9a06"
+unset multiplot
+GP
+  echo "chart: $OUT/chart.png"
+fi
+echo "table: $OUT/results.md"
