@@ -13,3 +13,4 @@
 #include "cistern/shared.hpp"
 #include "cistern/snapshot.hpp"
 #include "cistern/stats.hpp"
+#include "cistern/worker_pool.hpp"

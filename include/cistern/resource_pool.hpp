@@ -310,6 +310,16 @@ class ResourcePool final : private detail::HousekeepingClient {
     void wake() noexcept {
       if (sleeping) cv.notify_one();
     }
+    // Gives the waiter a resource. REQUIRES: mu_ held, the waiter already off the
+    // queue. A spinning waiter may leave (and destroy this Waiter) as soon as it
+    // sees `handed`, without taking mu_: so decide before the store whether to
+    // notify, and touch nothing after it unless the waiter sleeps (a sleeper
+    // cannot return before it re-takes mu_, which the caller holds).
+    void give(Slot* s) noexcept {
+      const bool asleep = sleeping;
+      handed.store(s, std::memory_order_release);  // pairs with the waiter's acquire
+      if (asleep) cv.notify_one();
+    }
   };
   static constexpr std::chrono::microseconds kSpin{50};
 
@@ -453,8 +463,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     if (!s->state.compare_exchange_strong(idle, detail::kLeased, std::memory_order_acq_rel)) return;  // taken
     Waiter* w = waiters_.front();
     waiters_.pop_front();
-    w->handed.store(s, std::memory_order_release);  // pairs with the waiter's acquire
-    w->wake();
+    w->give(s);
   }
 
   // Claims any idle slot. REQUIRES: mu_ held.
@@ -700,8 +709,7 @@ class ResourcePool final : private detail::HousekeepingClient {
         if (!waiters_.empty()) {
           Waiter* w = waiters_.front();
           waiters_.pop_front();
-          w->handed.store(s, std::memory_order_release);  // pairs with the waiter's acquire
-          w->wake();
+          w->give(s);
           continue;
         }
       }

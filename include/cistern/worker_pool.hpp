@@ -1,0 +1,226 @@
+// cistern/worker_pool.hpp — WorkerPool: a bounded, self-shrinking pool of worker
+// threads (the C++ counterpart of Go's `ants`).
+//
+// What it is
+//   Worker threads are made on demand, up to `capacity`, and a worker idle for
+//   `idle_expiry` exits (found by a purge timer on cistern's shared housekeeping
+//   thread, so idle workers do not wake up to check). submit() hands a task
+//   straight to an idle worker — each worker has its own task slot and wake-up;
+//   there is no shared task queue — or starts a new worker, or, when `capacity`
+//   workers are busy, waits for one (or returns false at once with `nonblocking`,
+//   or when `max_waiting` submitters already wait).
+//
+//   cistern::WorkerPool pool({.capacity = 16, .name = "exports"});
+//   pool.submit([job = std::move(job)] { job.run(); });
+//   std::future<int> n = pool.async([] { return count_rows(); });
+//   pool.shutdown(std::chrono::seconds(5));   // every accepted task runs first
+//
+// Guarantees
+//   - At most `capacity` tasks run at once (tune() changes it at run time;
+//     shrinking lets busy workers finish their task first).
+//   - Every accepted task (submit() returned true) runs exactly once, also when
+//     the pool shuts down; a task's captured state is destroyed on the worker right
+//     after it ran, so nothing of one task is seen by the next.
+//   - An exception from a task goes to `on_exception` (default: one line on stderr
+//     naming the pool); the worker lives on.
+//   - Waiting submitters are served as workers free up; shutdown() wakes them
+//     with false.
+//
+// Thread-safety: every member may be called from any thread, except that a task
+// must not call shutdown() or destroy its own pool.
+//
+// When not to use it
+//   - Millions of sub-microsecond tasks: batch them, or use a work-stealing
+//     scheduler (TBB, a parallel algorithm); a hand-off per task costs more than
+//     such a task.
+//   - Work that waits on I/O most of the time: an event loop or coroutines scale
+//     further than one thread per waiting task.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "cistern/detail/config.hpp"
+#include "cistern/detail/housekeeper.hpp"
+#include "cistern/detail/metrics_registry.hpp"
+
+namespace cistern {
+
+namespace detail {
+
+// A move-only void() callable with room for small captures inline (no allocation
+// for a lambda of up to kInline bytes).
+class Task {
+ public:
+  static constexpr std::size_t kInline = 48;
+
+  Task() noexcept = default;
+  template <class F, class D = std::decay_t<F>, class = std::enable_if_t<!std::is_same_v<D, Task>>>
+  explicit Task(F&& f) {
+    if constexpr (sizeof(D) <= kInline && alignof(D) <= alignof(std::max_align_t) &&
+                  std::is_nothrow_move_constructible_v<D>) {
+      ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
+      ops_ = &inline_ops<D>;
+    } else {
+      *reinterpret_cast<D**>(buf_) = new D(std::forward<F>(f));
+      ops_ = &heap_ops<D>;
+    }
+  }
+  Task(Task&& o) noexcept : ops_(o.ops_) {
+    if (ops_ != nullptr) ops_->move(o.buf_, buf_);
+    o.ops_ = nullptr;
+  }
+  Task& operator=(Task&& o) noexcept {
+    if (this != &o) {
+      reset();
+      ops_ = o.ops_;
+      if (ops_ != nullptr) ops_->move(o.buf_, buf_);
+      o.ops_ = nullptr;
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { reset(); }
+
+  explicit operator bool() const noexcept { return ops_ != nullptr; }
+  void operator()() { ops_->run(buf_); }
+  void reset() noexcept {
+    if (ops_ != nullptr) ops_->destroy(buf_);
+    ops_ = nullptr;
+  }
+
+ private:
+  struct Ops {
+    void (*run)(void*);
+    void (*move)(void* from, void* to) noexcept;
+    void (*destroy)(void*) noexcept;
+  };
+  template <class D>
+  static constexpr Ops inline_ops = {
+      [](void* p) { (*static_cast<D*>(p))(); },
+      [](void* from, void* to) noexcept {
+        ::new (to) D(std::move(*static_cast<D*>(from)));
+        static_cast<D*>(from)->~D();
+      },
+      [](void* p) noexcept { static_cast<D*>(p)->~D(); }};
+  template <class D>
+  static constexpr Ops heap_ops = {
+      [](void* p) { (**static_cast<D**>(p))(); },
+      [](void* from, void* to) noexcept { *static_cast<D**>(to) = *static_cast<D**>(from); },
+      [](void* p) noexcept { delete *static_cast<D**>(p); }};
+
+  alignas(std::max_align_t) unsigned char buf_[kInline];
+  const Ops* ops_ = nullptr;
+};
+
+}  // namespace detail
+
+struct WorkerPoolStats {
+  std::size_t capacity = 0, running = 0, idle = 0, waiting = 0;
+  std::uint64_t submitted = 0, rejected = 0, completed = 0, failed = 0, threads_started = 0;
+};
+
+class WorkerPool final : private detail::HousekeepingClient {
+ public:
+  struct Options {
+    // Most tasks running at once (and most worker threads). Must be > 0.
+    std::size_t capacity = std::max(1u, std::thread::hardware_concurrency());
+    // An idle worker exits after this long. Must be > 0.
+    std::chrono::milliseconds idle_expiry{1000};
+    // true: submit() returns false at once when all workers are busy.
+    bool nonblocking = false;
+    // Most submitters blocked at once; more are rejected (false). 0: no bound.
+    std::size_t max_waiting = 0;
+    // Receives exceptions thrown by tasks. Empty: one line on stderr.
+    std::function<void(std::exception_ptr)> on_exception = {};
+    // Non-empty: listed in metrics_text()/metrics_json().
+    std::string name = {};
+  };
+
+  WorkerPool() : WorkerPool(Options{}) {}
+  // Throws std::invalid_argument naming a bad option.
+  explicit WorkerPool(Options options);
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+  // shutdown() without a timeout: every accepted task runs, threads are joined.
+  ~WorkerPool();
+
+  // Runs task() on a worker. Any callable void(), move-only ones too. Returns
+  // false if rejected: nonblocking and all busy, max_waiting reached, or shut down.
+  template <class F>
+  bool submit(F&& task) {
+    return submit_task(detail::Task(std::forward<F>(task)));
+  }
+
+  // Runs f() on a worker; the future gets its result or exception. If the pool
+  // rejects it, the future holds a std::runtime_error saying so.
+  template <class F>
+  auto async(F&& f) -> std::future<std::invoke_result_t<F>> {
+    using R = std::invoke_result_t<F>;
+    std::packaged_task<R()> job(std::forward<F>(f));
+    std::future<R> result = job.get_future();
+    if (!submit_task(detail::Task(std::move(job)))) {
+      std::promise<R> rejected;
+      rejected.set_exception(std::make_exception_ptr(std::runtime_error("cistern::WorkerPool: task rejected")));
+      return rejected.get_future();
+    }
+    return result;
+  }
+
+  // Changes the capacity. Larger: blocked submitters may start workers now.
+  // Smaller: idle workers beyond it exit; busy ones exit after their task.
+  // Throws std::invalid_argument for 0.
+  void tune(std::size_t capacity);
+
+  std::size_t capacity() const;
+  std::size_t running() const;  // workers running a task now
+  std::size_t idle() const;     // workers waiting for a task
+  std::size_t waiting() const;  // submitters blocked in submit()
+  WorkerPoolStats stats() const;
+
+  // No new tasks (submit returns false, blocked submitters too); every accepted
+  // task runs exactly once; worker threads are joined. Returns true if all of it
+  // finished within `timeout` (the rest finishes in the background, and the
+  // destructor waits for it).
+  bool shutdown(std::chrono::milliseconds timeout);
+
+ private:
+  struct Worker;
+
+  bool submit_task(detail::Task task);
+  void start_worker_locked(detail::Task first);
+  void worker_main(Worker* w);
+  bool park(Worker* w);  // after a task: idle until the next one; false: exit
+  void housekeep(std::int64_t now_ms) noexcept override;
+  void reap_locked(std::vector<std::thread>& out);
+  void report(std::exception_ptr e) noexcept;
+
+  Options options_;
+  mutable std::mutex mu_;
+  std::condition_variable slot_free_;  // blocked submitters wait here
+  std::condition_variable all_done_;   // shutdown waits here
+  std::vector<Worker*> idle_;          // LIFO: the most recently idle is used first
+  std::vector<std::unique_ptr<Worker>> workers_;  // every live worker
+  std::size_t capacity_;
+  std::size_t busy_ = 0, waiting_ = 0;
+  bool closing_ = false;
+  std::atomic<std::uint64_t> submitted_{0}, rejected_{0}, completed_{0}, failed_{0}, started_{0};
+  detail::MetricsRegistration metrics_;
+};
+
+}  // namespace cistern

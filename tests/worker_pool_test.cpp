@@ -1,0 +1,233 @@
+// WorkerPool: exactly-once, capacity, expiry, rejection, exceptions, tune, shutdown.
+#include "cistern/worker_pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "cistern/metrics.hpp"
+#include "test_support.hpp"
+
+using cistern::WorkerPool;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::size_t process_threads() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+void spin_for(std::chrono::microseconds d) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+TEST(WorkerPool, EveryTaskRunsExactlyOnceFromFourSubmitters) {
+#if CISTERN_TSAN || CISTERN_ASAN
+  constexpr int kTasks = 100'000;
+#else
+  constexpr int kTasks = 1'000'000;
+#endif
+  std::vector<std::atomic<std::uint8_t>> runs(kTasks);
+  {
+    WorkerPool pool({.capacity = 4});
+    std::vector<std::thread> submitters;
+    for (int s = 0; s < 4; ++s)
+      submitters.emplace_back([&, s] {
+        for (int i = s; i < kTasks; i += 4) ASSERT_TRUE(pool.submit([&runs, i] { runs[i].fetch_add(1); }));
+      });
+    for (auto& t : submitters) t.join();
+    EXPECT_TRUE(pool.shutdown(60s));
+    EXPECT_EQ(pool.stats().completed, static_cast<std::uint64_t>(kTasks));
+  }
+  long wrong = 0;
+  for (auto& r : runs) wrong += r.load() != 1;
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST(WorkerPool, CapacityIsNeverExceeded) {
+  WorkerPool pool({.capacity = 3});
+  std::atomic<int> now{0}, peak{0};
+  std::vector<std::thread> submitters;
+  for (int s = 0; s < 6; ++s)
+    submitters.emplace_back([&] {
+      for (int i = 0; i < 300; ++i)
+        pool.submit([&] {
+          int n = now.fetch_add(1) + 1;
+          int p = peak.load();
+          while (n > p && !peak.compare_exchange_weak(p, n)) {
+          }
+          spin_for(20us);
+          now.fetch_sub(1);
+        });
+    });
+  for (auto& t : submitters) t.join();
+  pool.shutdown(10s);
+  EXPECT_LE(peak.load(), 3);
+  EXPECT_GE(peak.load(), 2);
+}
+
+TEST(WorkerPool, IdleWorkersExpireAndThreadsGoAway) {
+  WorkerPool pool({.capacity = 64, .idle_expiry = 100ms});
+  // Counted once the pool exists: it starts the shared housekeeping thread (and a
+  // sanitizer may start one of its own with the first thread).
+  std::size_t before = process_threads();
+  std::atomic<int> inside{0};
+  std::atomic<bool> release{false};
+  for (int i = 0; i < 64; ++i)
+    ASSERT_TRUE(pool.submit([&] {
+      inside.fetch_add(1);
+      while (!release.load()) std::this_thread::sleep_for(1ms);
+    }));
+  ASSERT_TRUE(cistern_test::eventually([&] { return inside.load() == 64; }));
+  EXPECT_GE(process_threads(), before + 64);
+  release = true;
+  auto burst_end = std::chrono::steady_clock::now();
+  ASSERT_TRUE(cistern_test::eventually([&] { return pool.idle() == 0 && pool.running() == 0; }, 3000ms));
+  ASSERT_TRUE(cistern_test::eventually([&] { return process_threads() <= before; }, 3000ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - burst_end, 100ms + 500ms) << "idle_expiry + a purge interval (+ slack)";
+}
+
+TEST(WorkerPool, NonblockingRejectsWhenAllAreBusy) {
+  WorkerPool pool({.capacity = 1, .nonblocking = true});
+  std::atomic<bool> release{false};
+  ASSERT_TRUE(pool.submit([&] {
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  }));
+  EXPECT_FALSE(pool.submit([] {}));
+  EXPECT_EQ(pool.stats().rejected, 1u);
+  release = true;
+}
+
+TEST(WorkerPool, MaxWaitingBoundsBlockedSubmitters) {
+  WorkerPool pool({.capacity = 1, .max_waiting = 1});
+  std::atomic<bool> release{false};
+  ASSERT_TRUE(pool.submit([&] {
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  }));
+  std::thread blocked([&] { EXPECT_TRUE(pool.submit([] {})); });
+  ASSERT_TRUE(cistern_test::eventually([&] { return pool.waiting() == 1; }));
+  EXPECT_FALSE(pool.submit([] {})) << "a second waiter is over max_waiting";
+  release = true;
+  blocked.join();
+}
+
+TEST(WorkerPool, ExceptionsGoToTheHandlerAndTheWorkerLivesOn) {
+  std::atomic<int> caught{0};
+  WorkerPool pool({.capacity = 1, .on_exception = [&](std::exception_ptr e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::runtime_error& ex) {
+                       if (std::string(ex.what()) == "boom") caught.fetch_add(1);
+                     }
+                   }});
+  for (int i = 0; i < 10; ++i) pool.submit([] { throw std::runtime_error("boom"); });
+  auto f = pool.async([] { return 42; });
+  EXPECT_EQ(f.get(), 42);
+  auto bad = pool.async([]() -> int { throw std::logic_error("from async"); });
+  EXPECT_THROW(bad.get(), std::logic_error);
+  pool.shutdown(10s);
+  EXPECT_EQ(caught.load(), 10);
+  EXPECT_EQ(pool.stats().failed, 10u) << "async exceptions go to the future, not the handler";
+  EXPECT_EQ(pool.stats().threads_started, 1u);
+}
+
+TEST(WorkerPool, MoveOnlyTasksAndStateDestroyedRightAfterRunning) {
+  WorkerPool pool({.capacity = 2});
+  auto token = std::make_shared<int>(7);
+  std::weak_ptr<int> watch = token;
+  std::atomic<bool> ran{false};
+  auto owned = std::make_unique<int>(5);
+  pool.submit([t = std::move(token), o = std::move(owned), &ran] { ran = *t + *o == 12; });
+  ASSERT_TRUE(cistern_test::eventually([&] { return ran.load() && watch.expired(); }))
+      << "the captured state went with the task, while the worker lives on";
+  EXPECT_EQ(pool.idle() + pool.running(), 1u);
+}
+
+TEST(WorkerPool, TuneUpAndDownUnderLoad) {
+  WorkerPool pool({.capacity = 2});
+  std::atomic<int> now{0}, peak{0};
+  std::atomic<bool> stop{false};
+  auto task = [&] {
+    int n = now.fetch_add(1) + 1;
+    int p = peak.load();
+    while (n > p && !peak.compare_exchange_weak(p, n)) {
+    }
+    spin_for(50us);
+    now.fetch_sub(1);
+  };
+  std::vector<std::thread> submitters;
+  for (int s = 0; s < 8; ++s)
+    submitters.emplace_back([&] {
+      while (!stop.load()) pool.submit(task);
+    });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_LE(peak.load(), 2);
+  pool.tune(6);
+  EXPECT_TRUE(cistern_test::eventually([&] { return peak.load() > 2; }));
+  pool.tune(1);
+  std::this_thread::sleep_for(50ms);  // busy workers beyond 1 finish their task and leave
+  peak = 0;
+  std::this_thread::sleep_for(100ms);
+  EXPECT_LE(peak.load(), 1);
+  stop = true;
+  for (auto& t : submitters) t.join();
+  EXPECT_EQ(pool.capacity(), 1u);
+  EXPECT_THROW(pool.tune(0), std::invalid_argument);
+}
+
+TEST(WorkerPool, ShutdownRunsAcceptedTasksAndRejectsBlockedSubmitters) {
+  WorkerPool pool({.capacity = 2});
+  std::atomic<int> ran{0};
+  std::atomic<bool> release{false};
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(pool.submit([&] {
+      while (!release.load()) std::this_thread::sleep_for(1ms);
+      ran.fetch_add(1);
+    }));
+  std::atomic<int> rejected{0};
+  std::vector<std::thread> blocked;
+  for (int i = 0; i < 3; ++i)
+    blocked.emplace_back([&] {
+      if (!pool.submit([&] { ran.fetch_add(100); })) rejected.fetch_add(1);
+    });
+  ASSERT_TRUE(cistern_test::eventually([&] { return pool.waiting() == 3; }));
+  std::thread stopper([&] { EXPECT_TRUE(pool.shutdown(5s)); });
+  std::this_thread::sleep_for(20ms);
+  release = true;
+  stopper.join();
+  for (auto& t : blocked) t.join();
+  EXPECT_EQ(ran.load(), 2) << "both accepted tasks ran; none of the blocked ones was accepted";
+  EXPECT_EQ(rejected.load(), 3);
+  EXPECT_FALSE(pool.submit([] {}));
+  EXPECT_EQ(pool.idle() + pool.running(), 0u);
+}
+
+TEST(WorkerPool, ShutdownTimeoutReportsUnfinishedWork) {
+  WorkerPool pool({.capacity = 1});
+  std::atomic<bool> release{false};
+  pool.submit([&] {
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  });
+  EXPECT_FALSE(pool.shutdown(20ms));
+  release = true;  // the destructor waits for it
+}
+
+TEST(WorkerPool, OptionsAreCheckedAndNamedPoolsAppearInMetrics) {
+  EXPECT_THROW(WorkerPool({.capacity = 0}), std::invalid_argument);
+  EXPECT_THROW(WorkerPool({.capacity = 1, .idle_expiry = 0ms}), std::invalid_argument);
+  WorkerPool pool({.capacity = 2, .name = "exports"});
+  pool.submit([] {});
+  pool.shutdown(5s);
+  EXPECT_NE(cistern::metrics_text().find("cistern_worker_pool_completed_total{pool=\"exports\"} 1"), std::string::npos);
+}
+
+}  // namespace
