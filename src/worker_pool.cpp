@@ -2,6 +2,7 @@
 #include "cistern/worker_pool.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <cstdio>
 #include <stdexcept>
 
@@ -9,6 +10,13 @@ namespace cistern {
 
 namespace {
 constexpr int kIdle = 0, kTask = 1, kExit = 2;
+
+// Publishes a new state for a worker and wakes it if it sleeps.
+template <class W>
+void signal(W* w, int state) noexcept {
+  w->state.store(state, std::memory_order_seq_cst);  // Dekker with park(): state, then sleeping
+  if (w->sleeping.load(std::memory_order_seq_cst)) w->state.notify_one();
+}
 // How long the first idle worker spins for its next task before sleeping: long
 // enough to catch a pool that is busy now and then, short enough to cost little.
 constexpr auto kSpin = std::chrono::microseconds(1000);
@@ -18,8 +26,15 @@ struct WorkerPool::Worker {
   std::thread thread;
   detail::Task task;         // handed over by a submitter (who owns it after popping us from idle_)
   std::atomic<int> state{kIdle};
+  // Set while the worker blocks in state.wait(): only then does a hand-off need
+  // the (syscall) notify. Dekker pair with `state`: see wake() and park().
+  std::atomic<bool> sleeping{false};
   std::int64_t idle_since_ms = 0;  // under mu_
   bool finished = false;           // under mu_: worker_main returned
+  // This worker's own backlog, filled by submitters while it is busy.
+  std::mutex backlog_mu;
+  std::deque<detail::Task> backlog;  // under backlog_mu
+  bool accepting = false;            // under backlog_mu: busy and may take a backlog
 };
 
 WorkerPool::WorkerPool(Options options) : options_(std::move(options)), capacity_(options_.capacity) {
@@ -52,17 +67,26 @@ WorkerPool::~WorkerPool() {
 
 bool WorkerPool::submit_task(detail::Task task) {
   std::unique_lock lock(mu_);
+  std::chrono::steady_clock::time_point spin_until{};
   for (;;) {
     if (closing_) break;
     if (!idle_.empty()) {
-      Worker* w = idle_.back();  // the most recently idle: its cache is warm, and the others may expire
-      idle_.pop_back();
+      // The most recently idle worker that is still spinning (no wake-up needed);
+      // else the most recently idle one. LIFO lets the others expire.
+      std::size_t pick = idle_.size() - 1;
+      for (std::size_t i = idle_.size(); i-- > 0;) {
+        if (!idle_[i]->sleeping.load(std::memory_order_relaxed)) {  // a hint: either choice is correct
+          pick = i;
+          break;
+        }
+      }
+      Worker* w = idle_[pick];
+      idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(pick));
       ++busy_;
       lock.unlock();
       submitted_.fetch_add(1, std::memory_order_relaxed);  // a statistic
       w->task = std::move(task);  // ours to write: w left idle_ under the lock
-      w->state.store(kTask, std::memory_order_release);  // pairs with park()'s acquire
-      w->state.notify_one();
+      signal(w, kTask);           // the store releases the task to park()'s acquire
       return true;
     }
     if (busy_ + idle_.size() < capacity_) {
@@ -72,9 +96,28 @@ bool WorkerPool::submit_task(detail::Task task) {
       return true;
     }
     if (options_.nonblocking) break;
+    bool in_transition = options_.backlog == 0;
+    if (options_.backlog != 0 && queue_behind_busy_locked(task, in_transition)) {
+      submitted_.fetch_add(1, std::memory_order_relaxed);  // a statistic
+      return true;
+    }
+    // A worker between tasks (it has stopped taking a backlog and is about to go
+    // idle, which needs the lock we hold) is worth a moment before sleeping: a
+    // futex wake-up costs microseconds here. Full backlogs are not: spinning would
+    // only take a core from the workers.
+    auto now = std::chrono::steady_clock::now();
+    if (spin_until == std::chrono::steady_clock::time_point{}) spin_until = now + std::chrono::microseconds(50);
+    if (in_transition && now < spin_until) {
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+      continue;
+    }
     if (options_.max_waiting != 0 && waiting_ >= options_.max_waiting) break;
     ++waiting_;
+    waiting_count_.fetch_add(1, std::memory_order_relaxed);  // a hint for workers, see worker_main
     slot_free_.wait(lock);
+    waiting_count_.fetch_sub(1, std::memory_order_relaxed);
     --waiting_;
     if (closing_) all_done_.notify_all();  // shutdown() also waits for blocked submitters to leave
   }
@@ -82,10 +125,32 @@ bool WorkerPool::submit_task(detail::Task task) {
   return false;
 }
 
+// Queues the task behind a busy worker with room in its backlog, round-robin.
+// REQUIRES: mu_ held (lock order: mu_, then a worker's backlog_mu).
+bool WorkerPool::queue_behind_busy_locked(detail::Task& task, bool& in_transition) {
+  const std::size_t n = workers_.size();
+  in_transition = false;
+  if (busy_ > capacity_) return false;  // the pool shrank: let the extra workers drain and leave
+  for (std::size_t k = 0; k < n; ++k) {
+    Worker* w = workers_[(next_backlog_ + k) % n].get();
+    std::lock_guard lock(w->backlog_mu);
+    if (!w->accepting) {
+      in_transition |= !w->finished;  // between tasks: about to be idle
+      continue;
+    }
+    if (w->backlog.size() >= options_.backlog) continue;
+    w->backlog.push_back(std::move(task));
+    next_backlog_ = (next_backlog_ + k + 1) % n;
+    return true;
+  }
+  return false;
+}
+
 void WorkerPool::start_worker_locked(detail::Task first) {
   auto w = std::make_unique<Worker>();
   Worker* raw = w.get();
   raw->task = std::move(first);
+  raw->accepting = true;  // busy from the start; published by the thread's start
   raw->state.store(kTask, std::memory_order_relaxed);  // published by the thread's start
   workers_.push_back(std::move(w));
   started_.fetch_add(1, std::memory_order_relaxed);  // a statistic
@@ -108,7 +173,22 @@ void WorkerPool::worker_main(Worker* w) {
     }
     w->task.reset();  // the task's captured state goes now, on this worker
     completed_.fetch_add(1, std::memory_order_relaxed);  // a statistic
+    {
+      std::lock_guard lock(w->backlog_mu);
+      if (!w->backlog.empty()) {  // this worker's own queue first: no hand-off needed
+        w->task = std::move(w->backlog.front());
+        w->backlog.pop_front();
+        // Half the backlog is free: a blocked submitter may refill it now (not on
+        // every pop: each notify of a sleeper is a syscall).
+        if (w->backlog.size() == options_.backlog / 2 && waiting_count_.load(std::memory_order_relaxed) != 0)
+          slot_free_.notify_one();  // a hint: park() notifies too
+        continue;
+      }
+      w->accepting = false;  // from here on nobody queues behind this worker
+    }
     if (!park(w)) break;
+    std::lock_guard lock(w->backlog_mu);
+    w->accepting = true;  // handed a task: busy again
   }
   std::lock_guard lock(mu_);
   w->finished = true;
@@ -116,7 +196,7 @@ void WorkerPool::worker_main(Worker* w) {
 }
 
 bool WorkerPool::park(Worker* w) {
-  bool spin;
+  bool spin = false;
   {
     std::lock_guard lock(mu_);
     --busy_;
@@ -127,7 +207,7 @@ bool WorkerPool::park(Worker* w) {
     w->state.store(kIdle, std::memory_order_relaxed);  // nobody else can see w until it is in idle_
     w->idle_since_ms = detail::coarse_now_ms();
     idle_.push_back(w);
-    spin = idle_.size() == 1;  // only the first idle worker spins: it gets the next task
+    spin = true;  // the newest idle worker is the next to get a task: it must not be asleep
     if (waiting_ != 0) slot_free_.notify_one();
   }
   int s = kIdle;
@@ -142,9 +222,10 @@ bool WorkerPool::park(Worker* w) {
       }
     }
   }
-  while (s == kIdle) {
-    w->state.wait(kIdle, std::memory_order_acquire);
-    s = w->state.load(std::memory_order_acquire);  // pairs with submit's (or an exit's) release
+  if (s == kIdle) {
+    w->sleeping.store(true, std::memory_order_seq_cst);  // Dekker with signal(): sleeping, then state
+    while ((s = w->state.load(std::memory_order_seq_cst)) == kIdle) w->state.wait(kIdle, std::memory_order_acquire);
+    w->sleeping.store(false, std::memory_order_relaxed);  // only this thread reads it as "may sleep"
   }
   return s == kTask;
 }
@@ -167,10 +248,7 @@ void WorkerPool::housekeep(std::int64_t now_ms) noexcept {
     // idle_ is in order of going idle: the expired ones are at the front.
     std::size_t expired = 0;
     while (expired < idle_.size() && now_ms - idle_[expired]->idle_since_ms >= options_.idle_expiry.count()) ++expired;
-    for (std::size_t i = 0; i < expired; ++i) {
-      idle_[i]->state.store(kExit, std::memory_order_release);  // pairs with park()'s acquire
-      idle_[i]->state.notify_one();
-    }
+    for (std::size_t i = 0; i < expired; ++i) signal(idle_[i], kExit);
     idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
     reap_locked(done);
   }
@@ -185,8 +263,7 @@ void WorkerPool::tune(std::size_t capacity) {
   while (!idle_.empty() && busy_ + idle_.size() > capacity_) {
     Worker* w = idle_.front();  // the one idle longest
     idle_.erase(idle_.begin());
-    w->state.store(kExit, std::memory_order_release);  // pairs with park()'s acquire
-    w->state.notify_one();
+    signal(w, kExit);
   }
   slot_free_.notify_all();  // a larger capacity lets blocked submitters start workers
 }
@@ -194,10 +271,7 @@ void WorkerPool::tune(std::size_t capacity) {
 bool WorkerPool::shutdown(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   closing_ = true;
-  for (Worker* w : idle_) {
-    w->state.store(kExit, std::memory_order_release);  // pairs with park()'s acquire
-    w->state.notify_one();
-  }
+  for (Worker* w : idle_) signal(w, kExit);
   idle_.clear();
   slot_free_.notify_all();  // blocked submitters return false
   auto all_finished = [&] {

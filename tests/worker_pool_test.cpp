@@ -108,7 +108,7 @@ TEST(WorkerPool, NonblockingRejectsWhenAllAreBusy) {
 }
 
 TEST(WorkerPool, MaxWaitingBoundsBlockedSubmitters) {
-  WorkerPool pool({.capacity = 1, .max_waiting = 1});
+  WorkerPool pool({.capacity = 1, .max_waiting = 1, .backlog = 0});
   std::atomic<bool> release{false};
   ASSERT_TRUE(pool.submit([&] {
     while (!release.load()) std::this_thread::sleep_for(1ms);
@@ -185,7 +185,7 @@ TEST(WorkerPool, TuneUpAndDownUnderLoad) {
 }
 
 TEST(WorkerPool, ShutdownRunsAcceptedTasksAndRejectsBlockedSubmitters) {
-  WorkerPool pool({.capacity = 2});
+  WorkerPool pool({.capacity = 2, .backlog = 0});
   std::atomic<int> ran{0};
   std::atomic<bool> release{false};
   for (int i = 0; i < 2; ++i)
@@ -209,6 +209,29 @@ TEST(WorkerPool, ShutdownRunsAcceptedTasksAndRejectsBlockedSubmitters) {
   EXPECT_EQ(rejected.load(), 3);
   EXPECT_FALSE(pool.submit([] {}));
   EXPECT_EQ(pool.idle() + pool.running(), 0u);
+}
+
+TEST(WorkerPool, BacklogTasksAreAcceptedAndAllRunAtShutdown) {
+  WorkerPool pool({.capacity = 2, .backlog = 3});
+  std::atomic<bool> release{false};
+  std::atomic<int> ran{0};
+  auto slow = [&] {
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+    ran.fetch_add(1);
+  };
+  for (int i = 0; i < 2 + 2 * 3; ++i) ASSERT_TRUE(pool.submit(slow)) << i;  // 2 running + 2 x 3 queued
+  std::atomic<bool> blocked_done{false};
+  std::thread blocked([&] {
+    EXPECT_TRUE(pool.submit(slow));  // every backlog is full: waits for room
+    blocked_done = true;
+  });
+  std::this_thread::sleep_for(30ms);
+  EXPECT_FALSE(blocked_done.load());
+  EXPECT_EQ(pool.waiting(), 1u);
+  release = true;
+  blocked.join();
+  EXPECT_TRUE(pool.shutdown(5s));
+  EXPECT_EQ(ran.load(), 9) << "every accepted task ran exactly once";
 }
 
 TEST(WorkerPool, ShutdownTimeoutReportsUnfinishedWork) {
