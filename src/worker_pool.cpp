@@ -2,7 +2,6 @@
 #include "cistern/worker_pool.hpp"
 
 #include <algorithm>
-#include <deque>
 #include <cstdio>
 #include <stdexcept>
 
@@ -20,6 +19,33 @@ void signal(W* w, int state) noexcept {
 // How long the first idle worker spins for its next task before sleeping: long
 // enough to catch a pool that is busy now and then, short enough to cost little.
 constexpr auto kSpin = std::chrono::microseconds(1000);
+// How long a worker whose backlog ran dry keeps accepting one before going idle.
+constexpr auto kBacklogSpin = std::chrono::microseconds(50);
+}  // namespace
+
+namespace {
+
+// A test-and-test-and-set lock for a worker's backlog: the critical sections are
+// a few instructions (a push, or a swap of two vectors), where a pthread mutex
+// costs more than the work and may sleep in the kernel under contention.
+class SpinLock {
+ public:
+  void lock() noexcept {
+    for (int i = 0;; ++i) {
+      if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire)) return;
+      if (i < 64) {
+        __builtin_ia32_pause();
+      } else {
+        std::this_thread::yield();  // the holder was descheduled: let it run
+      }
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }  // pairs with lock()'s acquire
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
 }  // namespace
 
 struct WorkerPool::Worker {
@@ -32,9 +58,13 @@ struct WorkerPool::Worker {
   std::int64_t idle_since_ms = 0;  // under mu_
   bool finished = false;           // under mu_: worker_main returned
   // This worker's own backlog, filled by submitters while it is busy.
-  std::mutex backlog_mu;
-  std::deque<detail::Task> backlog;  // under backlog_mu
+  SpinLock backlog_mu;
+  std::vector<detail::Task> backlog;  // under backlog_mu; capacity reserved once
+  std::uint64_t queued = 0;           // under backlog_mu: tasks accepted into the backlog
   bool accepting = false;            // under backlog_mu: busy and may take a backlog
+  std::atomic<std::size_t> backlog_size{0};  // mirrors backlog.size() for polling without the lock
+  std::vector<detail::Task> batch;   // taken from the backlog in one swap; the worker's alone
+  std::size_t batch_next = 0;        // the next task of batch to run
 };
 
 WorkerPool::WorkerPool(Options options) : options_(std::move(options)), capacity_(options_.capacity) {
@@ -65,7 +95,25 @@ WorkerPool::~WorkerPool() {
   shutdown(std::chrono::milliseconds::max());
 }
 
-bool WorkerPool::submit_task(detail::Task task) {
+// The fast path: straight into the backlog of the worker we queued behind last,
+// under that worker's lock only.
+bool WorkerPool::try_sticky(detail::Task& task) {
+  Worker* w = sticky_.load(std::memory_order_acquire);  // pairs with the store in queue_behind_busy_locked
+  if (w == nullptr || over_capacity_.load(std::memory_order_relaxed)) return false;  // hints
+  std::lock_guard lock(w->backlog_mu);
+  if (!w->accepting || w->backlog.size() >= options_.backlog) return false;
+  w->backlog.push_back(std::move(task));
+  ++w->queued;  // counted here, not in a shared atomic: see stats()
+  w->backlog_size.store(w->backlog.size(), std::memory_order_relaxed);  // a hint; the lock orders the data
+  return true;
+}
+
+void WorkerPool::update_capacity_flag_locked() noexcept {
+  over_capacity_.store(busy_ > capacity_, std::memory_order_relaxed);  // a hint for try_sticky
+}
+
+bool WorkerPool::submit_task(detail::Task&& task) {
+  if (options_.backlog != 0 && !options_.nonblocking && try_sticky(task)) return true;
   std::unique_lock lock(mu_);
   std::chrono::steady_clock::time_point spin_until{};
   for (;;) {
@@ -83,6 +131,7 @@ bool WorkerPool::submit_task(detail::Task task) {
       Worker* w = idle_[pick];
       idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(pick));
       ++busy_;
+      update_capacity_flag_locked();
       lock.unlock();
       submitted_.fetch_add(1, std::memory_order_relaxed);  // a statistic
       w->task = std::move(task);  // ours to write: w left idle_ under the lock
@@ -91,16 +140,14 @@ bool WorkerPool::submit_task(detail::Task task) {
     }
     if (busy_ + idle_.size() < capacity_) {
       ++busy_;
+      update_capacity_flag_locked();
       submitted_.fetch_add(1, std::memory_order_relaxed);  // a statistic
       start_worker_locked(std::move(task));
       return true;
     }
     if (options_.nonblocking) break;
     bool in_transition = options_.backlog == 0;
-    if (options_.backlog != 0 && queue_behind_busy_locked(task, in_transition)) {
-      submitted_.fetch_add(1, std::memory_order_relaxed);  // a statistic
-      return true;
-    }
+    if (options_.backlog != 0 && queue_behind_busy_locked(task, in_transition)) return true;
     // A worker between tasks (it has stopped taking a backlog and is about to go
     // idle, which needs the lock we hold) is worth a moment before sleeping: a
     // futex wake-up costs microseconds here. Full backlogs are not: spinning would
@@ -125,7 +172,8 @@ bool WorkerPool::submit_task(detail::Task task) {
   return false;
 }
 
-// Queues the task behind a busy worker with room in its backlog, round-robin.
+// Queues the task behind a busy worker with room in its backlog (the same one
+// as last time while it has room).
 // REQUIRES: mu_ held (lock order: mu_, then a worker's backlog_mu).
 bool WorkerPool::queue_behind_busy_locked(detail::Task& task, bool& in_transition) {
   const std::size_t n = workers_.size();
@@ -140,17 +188,35 @@ bool WorkerPool::queue_behind_busy_locked(detail::Task& task, bool& in_transitio
     }
     if (w->backlog.size() >= options_.backlog) continue;
     w->backlog.push_back(std::move(task));
-    next_backlog_ = (next_backlog_ + k + 1) % n;
+    ++w->queued;
+    w->backlog_size.store(w->backlog.size(), std::memory_order_relaxed);  // a hint; the lock orders the data
+    next_backlog_ = (next_backlog_ + k) % n;  // stay with this worker until its backlog is full:
+                                              // its lock stays here and it takes big batches
+    sticky_.store(w, std::memory_order_release);  // pairs with try_sticky
     return true;
   }
   return false;
 }
 
 void WorkerPool::start_worker_locked(detail::Task first) {
-  auto w = std::make_unique<Worker>();
+  std::unique_ptr<Worker> w;
+  if (!spare_.empty()) {  // reuse a finished worker's object: try_sticky may still point at it
+    w = std::move(spare_.back());
+    spare_.pop_back();
+    w->finished = false;
+    w->idle_since_ms = 0;
+    w->sleeping.store(false, std::memory_order_relaxed);
+  } else {
+    w = std::make_unique<Worker>();
+    w->backlog.reserve(options_.backlog);
+    w->batch.reserve(options_.backlog);
+  }
   Worker* raw = w.get();
   raw->task = std::move(first);
-  raw->accepting = true;  // busy from the start; published by the thread's start
+  {
+    std::lock_guard backlog_lock(raw->backlog_mu);
+    raw->accepting = true;  // busy from the start
+  }
   raw->state.store(kTask, std::memory_order_relaxed);  // published by the thread's start
   workers_.push_back(std::move(w));
   started_.fetch_add(1, std::memory_order_relaxed);  // a statistic
@@ -159,6 +225,7 @@ void WorkerPool::start_worker_locked(detail::Task first) {
   } catch (...) {
     workers_.pop_back();
     --busy_;
+    update_capacity_flag_locked();
     throw;
   }
 }
@@ -173,19 +240,7 @@ void WorkerPool::worker_main(Worker* w) {
     }
     w->task.reset();  // the task's captured state goes now, on this worker
     completed_.fetch_add(1, std::memory_order_relaxed);  // a statistic
-    {
-      std::lock_guard lock(w->backlog_mu);
-      if (!w->backlog.empty()) {  // this worker's own queue first: no hand-off needed
-        w->task = std::move(w->backlog.front());
-        w->backlog.pop_front();
-        // Half the backlog is free: a blocked submitter may refill it now (not on
-        // every pop: each notify of a sleeper is a syscall).
-        if (w->backlog.size() == options_.backlog / 2 && waiting_count_.load(std::memory_order_relaxed) != 0)
-          slot_free_.notify_one();  // a hint: park() notifies too
-        continue;
-      }
-      w->accepting = false;  // from here on nobody queues behind this worker
-    }
+    if (next_task(w)) continue;
     if (!park(w)) break;
     std::lock_guard lock(w->backlog_mu);
     w->accepting = true;  // handed a task: busy again
@@ -195,11 +250,59 @@ void WorkerPool::worker_main(Worker* w) {
   all_done_.notify_all();
 }
 
+// The next task from this worker's own queue: its current batch, else the whole
+// backlog in one swap (one lock hand-over per batch, not per task). A worker
+// whose backlog ran dry keeps accepting one for a moment (a stream of short tasks
+// then never pays for going idle through the pool's lock); after that it stops
+// accepting and returns false (the caller parks it).
+bool WorkerPool::next_task(Worker* w) {
+  auto take = [&] {
+    if (w->batch_next < w->batch.size()) {
+      w->task = std::move(w->batch[w->batch_next++]);
+      return true;
+    }
+    if (w->backlog_size.load(std::memory_order_relaxed) == 0) return false;  // a hint: checked under the lock
+    return swap_in(w);
+  };
+  if (take()) return true;
+  auto until = std::chrono::steady_clock::now() + kBacklogSpin;
+  for (int i = 0;; ++i) {
+    if (take()) return true;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
+    if (i < 128) {
+      __builtin_ia32_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  if (swap_in(w, /*stop_accepting_if_empty=*/true)) return true;
+  return false;
+}
+
+// Swaps the (spent) batch with the backlog: the worker gets every queued task at
+// once, and the submitters an empty vector that keeps its capacity (no
+// allocation in steady state). Returns false if the backlog was empty.
+bool WorkerPool::swap_in(Worker* w, bool stop_accepting_if_empty) {
+  w->batch.clear();
+  w->batch_next = 0;
+  std::lock_guard lock(w->backlog_mu);
+  if (w->backlog.empty()) {
+    if (stop_accepting_if_empty) w->accepting = false;  // from here on nobody queues behind this worker
+    return false;
+  }
+  w->batch.swap(w->backlog);
+  w->backlog_size.store(0, std::memory_order_relaxed);  // a hint
+  if (waiting_count_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // room now: a hint
+  w->task = std::move(w->batch[w->batch_next++]);
+  return true;
+}
+
 bool WorkerPool::park(Worker* w) {
   bool spin = false;
   {
     std::lock_guard lock(mu_);
     --busy_;
+    update_capacity_flag_locked();
     if (closing_ || busy_ + idle_.size() >= capacity_) {  // shutting down, or the pool shrank
       if (waiting_ != 0) slot_free_.notify_one();
       return false;
@@ -234,6 +337,7 @@ void WorkerPool::reap_locked(std::vector<std::thread>& out) {
   for (auto it = workers_.begin(); it != workers_.end();) {
     if ((*it)->finished) {
       out.push_back(std::move((*it)->thread));
+      spare_.push_back(std::move(*it));  // kept: try_sticky may still read it
       it = workers_.erase(it);
     } else {
       ++it;
@@ -260,6 +364,7 @@ void WorkerPool::tune(std::size_t capacity) {
   if (capacity == 0) throw std::invalid_argument("cistern::WorkerPool::tune: capacity must be at least 1");
   std::lock_guard lock(mu_);
   capacity_ = capacity;
+  update_capacity_flag_locked();
   while (!idle_.empty() && busy_ + idle_.size() > capacity_) {
     Worker* w = idle_.front();  // the one idle longest
     idle_.erase(idle_.begin());
@@ -319,6 +424,14 @@ WorkerPoolStats WorkerPool::stats() const {
     s.waiting = waiting_;
   }
   s.submitted = submitted_.load(std::memory_order_relaxed);  // statistics
+  {
+    std::lock_guard lock(mu_);  // workers_ and spare_ are stable under it
+    for (const auto* list : {&workers_, &spare_})
+      for (const auto& w : *list) {
+        std::lock_guard backlog_lock(w->backlog_mu);
+        s.submitted += w->queued;
+      }
+  }
   s.rejected = rejected_.load(std::memory_order_relaxed);
   s.completed = completed_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_relaxed);

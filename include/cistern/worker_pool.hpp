@@ -171,7 +171,8 @@ class WorkerPool final : private detail::HousekeepingClient {
   // false if rejected: nonblocking and all busy, max_waiting reached, or shut down.
   template <class F>
   bool submit(F&& task) {
-    return submit_task(detail::Task(std::forward<F>(task)));
+    detail::Task t(std::forward<F>(task));
+    return submit_task(std::move(t));
   }
 
   // Runs f() on a worker; the future gets its result or exception. If the pool
@@ -181,7 +182,8 @@ class WorkerPool final : private detail::HousekeepingClient {
     using R = std::invoke_result_t<F>;
     std::packaged_task<R()> job(std::forward<F>(f));
     std::future<R> result = job.get_future();
-    if (!submit_task(detail::Task(std::move(job)))) {
+    detail::Task t(std::move(job));
+    if (!submit_task(std::move(t))) {
       std::promise<R> rejected;
       rejected.set_exception(std::make_exception_ptr(std::runtime_error("cistern::WorkerPool: task rejected")));
       return rejected.get_future();
@@ -209,10 +211,12 @@ class WorkerPool final : private detail::HousekeepingClient {
  private:
   struct Worker;
 
-  bool submit_task(detail::Task task);
+  bool submit_task(detail::Task&& task);
   void start_worker_locked(detail::Task first);
   void worker_main(Worker* w);
-  bool park(Worker* w);  // after a task: idle until the next one; false: exit
+  bool next_task(Worker* w);  // from its own batch or backlog; false: go idle
+  bool swap_in(Worker* w, bool stop_accepting_if_empty = false);
+  bool park(Worker* w);       // idle until the next task; false: exit
   void housekeep(std::int64_t now_ms) noexcept override;
   void reap_locked(std::vector<std::thread>& out);
   bool queue_behind_busy_locked(detail::Task& task, bool& in_transition);
@@ -228,6 +232,14 @@ class WorkerPool final : private detail::HousekeepingClient {
   std::size_t busy_ = 0, waiting_ = 0;
   std::size_t next_backlog_ = 0;  // round-robin start for queueing behind busy workers
   std::atomic<int> waiting_count_{0};  // mirrors waiting_ for lock-free reads by workers
+  // The worker submitters last queued behind, for the fast path (no pool lock).
+  // Worker objects are recycled, never freed while the pool lives, so the pointer
+  // is always valid; a worker that does not accept refuses the task.
+  std::atomic<Worker*> sticky_{nullptr};
+  std::atomic<bool> over_capacity_{false};  // busy_ > capacity_, for the fast path
+  std::vector<std::unique_ptr<Worker>> spare_;  // finished workers, for reuse; under mu_
+  bool try_sticky(detail::Task& task);
+  void update_capacity_flag_locked() noexcept;
   bool closing_ = false;
   std::atomic<std::uint64_t> submitted_{0}, rejected_{0}, completed_{0}, failed_{0}, started_{0};
   detail::MetricsRegistration metrics_;
