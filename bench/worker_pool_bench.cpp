@@ -101,10 +101,16 @@ void BM_Tiny_QueuePool(benchmark::State& state) {
 void BM_Tiny_StdAsync(benchmark::State& state) {
   std::atomic<long> n{0};
   run_tasks(state, 100'000, [&](long tasks) {
-    std::vector<std::future<void>> f;
-    f.reserve(static_cast<std::size_t>(tasks));
-    for (long i = 0; i < tasks; ++i)
+    // At most 256 outstanding: each std::async(launch::async) is a thread until
+    // its future is collected.
+    std::deque<std::future<void>> f;
+    for (long i = 0; i < tasks; ++i) {
+      if (f.size() == 256) {
+        f.front().get();
+        f.pop_front();
+      }
       f.push_back(std::async(std::launch::async, [&n] { n.fetch_add(1, std::memory_order_relaxed); }));
+    }
     for (auto& x : f) x.get();
     state.counters["threads"] = double(tasks);
   });
@@ -148,9 +154,11 @@ void latency(benchmark::State& state, std::chrono::microseconds gap, Submit subm
     auto t0 = std::chrono::steady_clock::now();
     submit([&started] {
       started.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_release);
+      started.notify_one();
     });
-    while (started.load(std::memory_order_acquire) == 0) {
-    }
+    // Block (do not spin): a spinning submitter keeps its vCPU busy, and the woken
+    // worker, placed on that vCPU by the scheduler, would wait out a whole slice.
+    for (std::int64_t v; (v = started.load(std::memory_order_acquire)) == 0;) started.wait(v);
     us.push_back(double(started.load() - t0.time_since_epoch().count()) / 1000.0);
     state.PauseTiming();
     std::this_thread::sleep_for(gap);
