@@ -20,4 +20,16 @@ build/release/bench/buffer_workload_bench "${common[@]}" --benchmark_filter="$fi
 echo "== shared_snapshot_bench"
 build/release/bench/shared_snapshot_bench "${common[@]}" --benchmark_min_time=0.3 --benchmark_filter="$filter" \
   --benchmark_out="$out/shared_snapshot_bench.json" >"$out/shared_snapshot_bench.txt"
+echo "== buffer_bench"
+build/release/bench/buffer_bench "${common[@]}" --benchmark_min_time=0.2 --benchmark_filter="$filter" \
+  --benchmark_out="$out/buffer_bench.json" >"$out/buffer_bench.txt"
+if [[ -x build/release/bench/resource_pool_bench ]]; then
+  echo "== resource_pool_bench (starts its own redis-server)"
+  build/release/bench/resource_pool_bench "${common[@]}" --benchmark_min_time=0.3 --benchmark_filter="$filter" \
+    --benchmark_out="$out/resource_pool_bench.json" >"$out/resource_pool_bench.txt"
+fi
+echo "== worker_pool_bench"
+build/release/bench/worker_pool_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  --benchmark_out_format=json --benchmark_filter="$filter" \
+  --benchmark_out="$out/worker_pool_bench.json" >"$out/worker_pool_bench.txt"
 python3 scripts/bench_report.py "$out"/*.json | tee "$out/report.md"

@@ -95,6 +95,102 @@ def group_table(med, prefix, ours, title):
         print(f"| {threads} | " + " | ".join(row) + " |")
 
 
+def row(med, name, label, unit_ns=True, counters=()):
+    m = med.get(name)
+    if m is None:
+        return None
+    b = m["b"]
+    cells = [label, fmt(m["ns"]) if unit_ns else f"{m['ns'] / 1e6:.1f} ms"]
+    for c in counters:
+        v = b.get(c)
+        cells.append("—" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)))
+    return "| " + " | ".join(cells) + " |"
+
+
+def other_tables(med):
+    groups = [
+        ("BufferPool get + return of a small buffer, and get + append 100 B + return (per thread)", [
+            ("BM_GetReturn_BufferPool/real_time/threads:1", "BufferPool get+return, 1 thread"),
+            ("BM_GetReturn_BufferPool/real_time/threads:2", "BufferPool get+return, 2 threads"),
+            ("BM_Small_BufferPool/real_time/threads:1", "BufferPool get+append+return, 1 thread"),
+            ("BM_Small_PoolOfString/real_time/threads:1", "Pool<std::string> (no calibration), 1 thread"),
+            ("BM_Small_NewChar/real_time/threads:1", "new char[256] + delete[], 1 thread"),
+            ("BM_Small_BufferPool/real_time/threads:2", "BufferPool get+append+return, 2 threads"),
+            ("BM_Small_PoolOfString/real_time/threads:2", "Pool<std::string>, 2 threads"),
+            ("BM_Small_NewChar/real_time/threads:2", "new char[256], 2 threads")], True, ()),
+        ("Memory amplification: 2 threads, 1e6 ops, 64 buffers held, 1% grown to 1 MiB", [
+            ("BM_Amplify_BufferPool/iterations:1/real_time", "BufferPool"),
+            ("BM_Amplify_PoolOfString/iterations:1/real_time", "Pool<std::string> (plain, unbounded)")], False,
+            ("retained_MiB", "floor_KiB")),
+        ("std::pmr: vector<int> grown to 256 and dropped (ns per vector, per thread)", [
+            ("BM_PmrVector/resource:0/real_time/threads:1", "cistern::PoolResource, 1 thread"),
+            ("BM_PmrVector/resource:1/real_time/threads:1", "synchronized_pool_resource, 1 thread"),
+            ("BM_PmrVector/resource:2/real_time", "unsynchronized_pool_resource, 1 thread"),
+            ("BM_PmrVector/resource:3/real_time/threads:1", "new_delete_resource, 1 thread"),
+            ("BM_PmrVector/resource:4/real_time/threads:1", "mimalloc, 1 thread"),
+            ("BM_PmrVector/resource:0/real_time/threads:2", "cistern::PoolResource, 2 threads"),
+            ("BM_PmrVector/resource:1/real_time/threads:2", "synchronized_pool_resource, 2 threads"),
+            ("BM_PmrVector/resource:3/real_time/threads:2", "new_delete_resource, 2 threads"),
+            ("BM_PmrVector/resource:4/real_time/threads:2", "mimalloc, 2 threads")], True, ()),
+        ("std::pmr: 8 strings of 20-55 chars made and dropped (ns per iteration, per thread)", [
+            ("BM_PmrStrings/resource:0/real_time/threads:1", "cistern::PoolResource, 1 thread"),
+            ("BM_PmrStrings/resource:1/real_time/threads:1", "synchronized_pool_resource, 1 thread"),
+            ("BM_PmrStrings/resource:2/real_time", "unsynchronized_pool_resource, 1 thread"),
+            ("BM_PmrStrings/resource:3/real_time/threads:1", "new_delete_resource, 1 thread"),
+            ("BM_PmrStrings/resource:4/real_time/threads:1", "mimalloc, 1 thread"),
+            ("BM_PmrStrings/resource:0/real_time/threads:2", "cistern::PoolResource, 2 threads"),
+            ("BM_PmrStrings/resource:1/real_time/threads:2", "synchronized_pool_resource, 2 threads"),
+            ("BM_PmrStrings/resource:3/real_time/threads:2", "new_delete_resource, 2 threads"),
+            ("BM_PmrStrings/resource:4/real_time/threads:2", "mimalloc, 2 threads")], True, ()),
+        ("ResourcePool acquire + release (per thread), and one resource held ~1 us by 1/2/4 threads (per acquire)", [
+            ("BM_Idle_Cistern/real_time/threads:1", "cistern idle, 1 thread"),
+            ("BM_Idle_MutexCondvar/real_time/threads:1", "mutex+condvar idle, 1 thread"),
+            ("BM_Idle_Cistern/real_time/threads:2", "cistern idle, 2 threads"),
+            ("BM_Idle_MutexCondvar/real_time/threads:2", "mutex+condvar idle, 2 threads"),
+            ("BM_Contended_Cistern/real_time/threads:1", "cistern, 1 resource, 1 thread"),
+            ("BM_Contended_MutexCondvar/real_time/threads:1", "mutex+condvar, 1 resource, 1 thread"),
+            ("BM_Contended_Cistern/real_time/threads:2", "cistern, 1 resource, 2 threads"),
+            ("BM_Contended_MutexCondvar/real_time/threads:2", "mutex+condvar, 1 resource, 2 threads"),
+            ("BM_Contended_Cistern/real_time/threads:4", "cistern, 1 resource, 4 threads"),
+            ("BM_Contended_MutexCondvar/real_time/threads:4", "mutex+condvar, 1 resource, 4 threads"),
+            ("BM_RedisPing/min_time:1.000/real_time/threads:8", "Redis PING through the pool, 8 threads (per op; counter: redis-benchmark -c 8 req/s)")],
+            True, ("items_per_second", "redis_benchmark_c8_rps")),
+        ("WorkerPool (2 threads for every contender)", [
+            ("BM_Tiny_WorkerPool/iterations:3/real_time", "1e6 tiny tasks: WorkerPool"),
+            ("BM_Tiny_QueuePool/iterations:3/real_time", "1e6 tiny tasks: mutex+condvar queue pool"),
+            ("BM_Tiny_StdAsync/iterations:1/real_time", "1e5 tiny tasks: std::async (256 outstanding)"),
+            ("BM_Tiny_ThreadPerTask/iterations:1/real_time", "1e4 tiny tasks: a thread per task"),
+            ("BM_Work_WorkerPool/iterations:2/real_time", "1e5 tasks of 10 us: WorkerPool"),
+            ("BM_Work_QueuePool/iterations:2/real_time", "1e5 tasks of 10 us: queue pool")], False,
+            ("items_per_second", "threads")),
+        ("Submit-to-start latency with an idle pool (warm: busy 200 us before; cold: idle 20 ms)", [
+            ("BM_Latency_WorkerPool/gap_us:200/iterations:400/real_time", "WorkerPool, warm"),
+            ("BM_Latency_QueuePool/gap_us:200/iterations:400/real_time", "queue pool, warm"),
+            ("BM_Latency_WorkerPool/gap_us:20000/iterations:400/real_time", "WorkerPool, cold"),
+            ("BM_Latency_QueuePool/gap_us:20000/iterations:400/real_time", "queue pool, cold")], True,
+            ("p50_us", "p99_us")),
+    ]
+    ring = [(n, l) for n, l in (("BM_Ring_ByteRing/64/real_time", "ByteRing, 64 B messages"),
+                                 ("BM_Ring_PlainCopyOnWrap/64/real_time", "plain ring + copy on wrap, 64 B"),
+                                 ("BM_Ring_ByteRing/16384/real_time", "ByteRing, 16 KiB messages"),
+                                 ("BM_Ring_PlainCopyOnWrap/16384/real_time", "plain ring + copy on wrap, 16 KiB"))
+            if n in med]
+    if ring:
+        print("\n### Byte rings: producer -> consumer throughput (consumer reads each message contiguously)\n")
+        print("| case | GB/s |")
+        print("|---|---|")
+        for n, l in ring:
+            print(f"| {l} | {med[n]['b'].get('bytes_per_second', 0) / 1e9:.2f} |")
+    for title, rows, unit_ns, counters in groups:
+        lines = [r for r in (row(med, n, l, unit_ns, counters) for n, l in rows) if r]
+        if not lines:
+            continue
+        print(f"\n### {title}\n")
+        print("| case | time | " + " | ".join(counters) + " |")
+        print("|---" * (2 + len(counters)) + "|")
+        print("\n".join(lines))
+
+
 def main(paths):
     med, ctx = load(paths)
     print(f"Machine: {ctx.get('host_name', '?')}, {ctx.get('num_cpus')} CPUs at {ctx.get('mhz_per_cpu')} MHz; "
@@ -138,6 +234,7 @@ def main(paths):
                 "SharedPool get + one copy + drop both (ns per iteration, per thread)")
     group_table(med, "BM_Load_", "Snapshot",
                 "Snapshot load + read one field, writer storing every 1 ms (ns per read, per thread)")
+    other_tables(med)
     bufs = {n: med.get(f"BM_Buffers_{n}/iterations:5/real_time") for n in ("NoBuffer", "NewDelete", "Cistern")}
     if any(bufs.values()):
         print("\n### buffer workload: 50 threads x 20000 x (get 1 KiB buffer, write, put)\n")

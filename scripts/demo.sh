@@ -137,6 +137,7 @@ set style fill solid 0.8
 set boxwidth 0.8
 set xtics rotate by -30
 set grid ytics
+set yrange [0:*]
 set title "requests/s"
 plot "$OUT/chart.dat" using 2:xtic(1) notitle lc rgb "#3465a4"
 set title "heap allocations per request (handler)"

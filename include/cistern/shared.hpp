@@ -44,9 +44,11 @@ class SharedPool;
 
 namespace detail {
 
-// The pooled unit: the user's T, its count, and the way home.
+// The pooled unit: the user's T, its count, and the way home. Aligned to a cache
+// line: pooled nodes live long and are used by different threads, and two counts
+// on one line would make every copy on one thread slow down the other.
 template <class T>
-struct SharedNode {
+struct alignas(kCacheLine) SharedNode {
   template <class... Args>
   explicit SharedNode(Args&&... args) : value(std::forward<Args>(args)...) {}
   // The pool's default reset: T::reset() when T has one (a bool result is the
