@@ -14,3 +14,8 @@
 #include "cistern/snapshot.hpp"
 #include "cistern/stats.hpp"
 #include "cistern/worker_pool.hpp"
+
+// The Redis adapter (target cistern::redis) when its headers are on the include path.
+#if __has_include("cistern/redis.hpp")
+#include "cistern/redis.hpp"
+#endif
