@@ -34,8 +34,11 @@ rm -rf "$REDIS_DIR"
 mkdir -p "$REDIS_DIR"
 for attempt in $(seq 1 20); do
   REDIS_PORT=$((20000 + RANDOM % 40000))
+  # No automatic AOF rewrite: it forks once the file has doubled, which would land
+  # in whichever run comes last and tax it alone.
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --save "" --appendonly yes \
-    --appendfsync everysec --daemonize no --loglevel warning >"$REDIS_DIR/log" 2>&1 &
+    --appendfsync everysec --auto-aof-rewrite-percentage 0 --daemonize no --loglevel warning \
+    >"$REDIS_DIR/log" 2>&1 &
   REDIS_PID=$!
   for i in $(seq 1 50); do
     redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
@@ -54,12 +57,13 @@ metric() {  # metric FILE NAME_WITH_LABELS -> value (0 if absent)
   awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? 0 : v) }' "$1"
 }
 
-RESULTS="$OUT/results.tsv"
-printf 'store\tpooling\trps\tp50_ms\tp99_ms\tp999_ms\thandler_allocs\thandler_bytes\tprocess_allocs\tprocess_bytes\tpeak_rss_mb\thit_submissions\thit_parsers\thit_buffers\tnon2xx\n' >"$RESULTS"
+RAW="$OUT/runs.tsv"
+: >"$RAW"
 
-run() {  # run STORE_FLAG LABEL POOLING THREADS
-  local store_flag="$1" label="$2" pooling="$3" threads="$4"
-  step "$label store, pooling $pooling: ${SECONDS_PER_RUN}s under wrk -t2 -c32 (epro_server --threads $threads)"
+run() {  # run STORE_FLAG LABEL POOLING THREADS SECONDS: one measured run, one raw line in $RAW
+  local store_flag="$1" label="$2" pooling="$3" threads="$4" seconds="$5"
+  step "$label store, pooling $pooling: ${seconds}s under wrk -t2 -c32 (epro_server --threads $threads)"
+  redis-cli -p "$REDIS_PORT" flushall >/dev/null  # every run starts from the same (empty) data set
   "$SERVER" --port 0 --threads "$threads" --redis="$store_flag" --pooling="$pooling" >"$OUT/server.out" 2>&1 &
   local pid=$!
   pids+=("$pid")
@@ -73,47 +77,55 @@ run() {  # run STORE_FLAG LABEL POOLING THREADS
   local url="http://127.0.0.1:$port"
   wrk -t2 -c32 -d2s -s scripts/demo/submissions.lua "$url" >/dev/null  # warm-up: caches, pools, connections
   curl -s "$url/metrics" >"$OUT/m0.txt"
-  wrk -t2 -c32 -d"${SECONDS_PER_RUN}s" --timeout 5s -s scripts/demo/submissions.lua "$url" >"$OUT/wrk-$label-$pooling.txt"
+  wrk -t2 -c32 -d"${seconds}s" --timeout 5s -s scripts/demo/submissions.lua "$url" >"$OUT/wrk.txt"
   curl -s "$url/metrics" >"$OUT/m1.txt"
   local rss
   rss=$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
   kill -TERM "$pid"
   wait "$pid" || { echo "epro_server exited with an error"; exit 1; }
   local line
-  line=$(grep WRK_RESULT "$OUT/wrk-$label-$pooling.txt")
+  line=$(grep WRK_RESULT "$OUT/wrk.txt")
   val() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$line"; }
-
   delta() { awk -v a="$(metric "$OUT/m0.txt" "$1")" -v b="$(metric "$OUT/m1.txt" "$1")" 'BEGIN { print b - a }'; }
-  local handled allocs bytes pallocs pbytes accepted
-  handled=$(delta epro_handled_submissions_total)
-  allocs=$(delta epro_handler_allocations_total)
-  bytes=$(delta epro_handler_allocated_bytes_total)
-  pallocs=$(delta epro_process_allocations_total)
-  pbytes=$(delta epro_process_allocated_bytes_total)
-  accepted=$(delta 'epro_requests_total{status="202"}')
-  hit() { awk -v h="$(delta "cistern_${1}_hits_total{pool=\"$2\"}")" -v g="$(delta "cistern_${1}_gets_total{pool=\"$2\"}")" \
-            'BEGIN { if (g > 0) printf "%.4f", h / g; else print "-" }'; }
-  awk -v store="$label" -v pooling="$pooling" -v req="$(val requests)" -v dur="$(val duration_us)" \
-      -v p50="$(val p50_us)" -v p99="$(val p99_us)" -v p999="$(val p999_us)" -v handled="$handled" \
-      -v allocs="$allocs" -v bytes="$bytes" -v pallocs="$pallocs" -v pbytes="$pbytes" -v accepted="$accepted" \
-      -v rss="$rss" -v hs="$(hit pool epro_submissions)" -v hp="$(hit pool epro_parsers)" \
-      -v hb="$(hit buffer_pool epro_buffers)" -v non2xx="$(val non2xx)" 'BEGIN {
-        h = handled > 0 ? handled : 1; a = accepted > 0 ? accepted : 1
-        printf "%s\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%.0f\t%.2f\t%.0f\t%s\t%s\t%s\t%s\t%s\n", store, pooling,
-          req / (dur / 1e6), p50 / 1000, p99 / 1000, p999 / 1000, allocs / h, bytes / h, pallocs / a, pbytes / a,
-          rss, hs, hp, hb, non2xx }' >>"$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$label" "$pooling" "$(val requests)" "$(val duration_us)" "$(val p50_us)" "$(val p99_us)" "$(val p999_us)" \
+    "$(delta epro_handled_submissions_total)" "$(delta epro_handler_allocations_total)" \
+    "$(delta epro_handler_allocated_bytes_total)" "$(delta 'epro_requests_total{status="202"}')" \
+    "$(delta epro_process_allocations_total)" "$(delta epro_process_allocated_bytes_total)" "$rss" \
+    "$(delta 'cistern_pool_hits_total{pool="epro_submissions"}')" "$(delta 'cistern_pool_gets_total{pool="epro_submissions"}')" \
+    "$(delta 'cistern_pool_hits_total{pool="epro_parsers"}')" "$(delta 'cistern_pool_gets_total{pool="epro_parsers"}')" \
+    "$(delta 'cistern_buffer_pool_hits_total{pool="epro_buffers"}')" "$(delta 'cistern_buffer_pool_gets_total{pool="epro_buffers"}')" \
+    "$(val non2xx)" >>"$RAW"
 }
 
-# The event loop needs a thread per core with the in-memory store; a Redis call
-# blocks its thread for a round trip, so the Redis runs use more threads.
-run none memory off 2
-run none memory on 2
-run "127.0.0.1:$REDIS_PORT" redis off 16
-run "127.0.0.1:$REDIS_PORT" redis on 16
+# Each configuration runs twice, in the order off, on, on, off, half the time each:
+# the machine drifts (Redis's append-only file grows, the VM's neighbours come and
+# go), and this order cancels a drift that is linear in time. The event loop needs a
+# thread per core with the in-memory store; a Redis call blocks its thread for a
+# round trip, so the Redis runs use more threads.
+HALF=$(( (SECONDS_PER_RUN + 1) / 2 ))
+for pooling in off on on off; do run none memory "$pooling" 2 "$HALF"; done
+for pooling in off on on off; do run "127.0.0.1:$REDIS_PORT" redis "$pooling" 16 "$HALF"; done
+
+# One row per configuration: requests/s over both runs; latency percentiles the
+# mean of the two runs'; allocations and hit rates over both runs.
+RESULTS="$OUT/results.tsv"
+printf 'store\tpooling\trps\tp50_ms\tp99_ms\tp999_ms\thandler_allocs\thandler_bytes\tprocess_allocs\tprocess_bytes\tpeak_rss_mb\thit_submissions\thit_parsers\thit_buffers\tnon2xx\n' >"$RESULTS"
+awk -F'\t' '
+  { k = $1 "\t" $2; if (!(k in n)) order[++keys] = k; n[k]++
+    req[k] += $3; dur[k] += $4; p50[k] += $5; p99[k] += $6; p999[k] += $7; handled[k] += $8; alloc[k] += $9
+    bytes[k] += $10; acc[k] += $11; palloc[k] += $12; pbytes[k] += $13; if ($14 > rss[k]) rss[k] = $14
+    sh[k] += $15; sg[k] += $16; ph[k] += $17; pg[k] += $18; bh[k] += $19; bg[k] += $20; bad[k] += $21 }
+  function rate(h, g) { return g > 0 ? sprintf("%.4f", h / g) : "-" }
+  END { for (i = 1; i <= keys; i++) { k = order[i]; h = handled[k] > 0 ? handled[k] : 1; a = acc[k] > 0 ? acc[k] : 1
+          printf "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%.0f\t%.2f\t%.0f\t%s\t%s\t%s\t%s\t%d\n", k,
+            req[k] / (dur[k] / 1e6), p50[k] / n[k] / 1000, p99[k] / n[k] / 1000, p999[k] / n[k] / 1000,
+            alloc[k] / h, bytes[k] / h, palloc[k] / a, pbytes[k] / a, rss[k],
+            rate(sh[k], sg[k]), rate(ph[k], pg[k]), rate(bh[k], bg[k]), bad[k] } }' "$RAW" >>"$RESULTS"
 
 step "results"
 {
-  echo "ePRO service, pooling off vs on: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c32 -d${SECONDS_PER_RUN}s, epro_server --threads 2 (memory) / 16 (Redis)"
+  echo "ePRO service, pooling off vs on: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c32, ${SECONDS_PER_RUN}s per configuration (two runs of ${HALF}s, in the order off-on-on-off), epro_server --threads 2 (memory) / 16 (Redis)"
   echo
   echo "| store | pooling | requests/s | p50 ms | p99 ms | p99.9 ms | allocs/req (handler) | bytes/req (handler) | allocs/req (process) | bytes/req (process) | peak RSS MB | hit rate: submissions / parsers / buffers | non-2xx |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
