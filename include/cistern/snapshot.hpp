@@ -212,9 +212,9 @@ class Snapshot {
   // last reader: try to reclaim (rare; only right after a store).
   void unprotect(const Version* v, unsigned slot) const noexcept {
     detail::hazard::ThreadHazards& th = detail::hazard::tls_hazards;
-    th.record->slots[slot].store(nullptr, std::memory_order_release);  // pairs with collect_protected
+    bool replaced = detail::hazard::unprotect_replaced(th.record->slots[slot], current_, v);
     th.used &= ~(1u << slot);
-    if (CISTERN_UNLIKELY(current_.load(std::memory_order_relaxed) != v)) reclaim_now();  // a hint
+    if (CISTERN_UNLIKELY(replaced)) reclaim_now();
   }
 
   void reclaim_now() const noexcept {

@@ -66,6 +66,25 @@ CISTERN_ALWAYS_INLINE const P* protect(std::atomic<const void*>& slot, const std
   }
 }
 
+// Clears the reader's `slot` and reports whether `current` no longer holds `p`
+// afterwards (then p may have been retired while protected, and its last reader
+// must see to its reclamation). The same fence as protect(): without it the check
+// could be made before the clear, while a writer's scan still sees the slot set,
+// and neither side would reclaim p.
+template <class P>
+CISTERN_ALWAYS_INLINE bool unprotect_replaced(std::atomic<const void*>& slot, const std::atomic<const P*>& current,
+                                              const P* p) noexcept {
+#if !CISTERN_TSAN
+  if (CISTERN_LIKELY(g_asymmetric)) {
+    slot.store(nullptr, std::memory_order_release);  // pairs with collect_protected's load
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with membarrier in writer_fence()
+    return current.load(std::memory_order_relaxed) != p;  // an address compare only
+  }
+#endif
+  slot.store(nullptr, std::memory_order_seq_cst);  // in one total order with the writer's exchange and scan
+  return current.load(std::memory_order_seq_cst) != p;
+}
+
 // The writer's fence between retiring a version and scanning the slots.
 void writer_fence() noexcept;
 
