@@ -60,7 +60,7 @@ BufferPool::BufferPool(Options options)
   for (std::size_t i = 0; i < kClasses; ++i)
     classes_[i] = std::make_unique<detail::BlockPool>(label + " class " + std::to_string(class_size(i)),
                                                       class_size(i));
-  expiry_ = detail::CycleHook([this] { expire_large(false); });
+  expiry_ = detail::add_cycle_hook([this] { expire_large(false); });
   if (!options.name.empty()) {
     metrics_ = detail::register_metrics(options.name, "buffer_pool", [this](std::vector<detail::MetricSample>& out) {
       BufferPoolStats s = stats();

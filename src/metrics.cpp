@@ -93,12 +93,10 @@ std::vector<Collected> collect_all() {
 
 }  // namespace
 
-void MetricsRegistration::reset() noexcept {
-  if (id_ == 0) return;
+void unregister_metrics(std::uint64_t id) noexcept {
   Registry& r = registry();
   std::lock_guard lock(r.mu);
-  r.sources.erase(id_);
-  id_ = 0;
+  r.sources.erase(id);
 }
 
 MetricsRegistration register_metrics(const std::string& name, const char* kind,

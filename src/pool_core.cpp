@@ -85,20 +85,17 @@ Magazine* PoolCore::empty_magazine() noexcept {
   }
 }
 
-void PoolCore::release_slow(void* object) noexcept {
-  ThreadCache* c = nullptr;
+ThreadCache* PoolCore::attach_or_null() noexcept {
   try {
-    c = attach();
+    return attach();
   } catch (const std::bad_alloc&) {
-    c = nullptr;
+    return nullptr;  // no memory for a cache table: the caller goes without a cache
   }
-  if (c == nullptr) {  // exiting thread (or out of memory): nowhere to cache it
-    retired_puts_.fetch_add(1, std::memory_order_relaxed);  // a statistic
-    retired_drops_.fetch_add(1, std::memory_order_relaxed);
-    if constexpr (CISTERN_DEBUG_CHECKS) debug::on_destroy(object);
-    destroy_object(object);
-    return;
-  }
+}
+
+void PoolCore::release_slow(void* object) noexcept {
+  ThreadCache* c = attach_or_null();
+  if (c == nullptr) return destroy_returned(nullptr, object);  // exiting thread (or no memory): nowhere to cache it
   if (c->epoch != Registry::instance().epoch()) new_epoch(*c);
 
   if (c->loaded == nullptr) {
@@ -119,23 +116,16 @@ void PoolCore::release_slow(void* object) noexcept {
     }
     c->load(fresh);
   }
-  if (c->loaded == nullptr) {  // no memory for a magazine: drop the object
-    c->puts.bump();
-    c->drops.bump();
-    if constexpr (CISTERN_DEBUG_CHECKS) debug::on_destroy(object);
-    destroy_object(object);
-    return;
-  }
+  if (c->loaded == nullptr) return destroy_returned(c, object);  // no memory for a magazine
   *c->top++ = object;
   c->puts.bump();
 }
 
-void PoolCore::drop(void* object) noexcept {
-  ThreadCache* c = nullptr;
-  try {
-    c = attach();
-  } catch (const std::bad_alloc&) {
-  }
+void PoolCore::drop(void* object) noexcept { destroy_returned(attach_or_null(), object); }
+
+// A returned object that is not cached: counted as a put and a drop (on this
+// thread's cache, or on the retired counters without one), then destroyed.
+void PoolCore::destroy_returned(ThreadCache* c, void* object) noexcept {
   if (c != nullptr) {
     c->puts.bump();
     c->drops.bump();

@@ -154,19 +154,18 @@ void run_hooks() {
 
 }  // namespace
 
-CycleHook::CycleHook(std::function<void()> hook) {
+CycleHook add_cycle_hook(std::function<void()> hook) {
   Hooks& h = hooks();
   std::lock_guard lock(h.mu);
-  id_ = h.next_id++;
-  h.hooks.emplace(id_, std::move(hook));
+  std::uint64_t id = h.next_id++;
+  h.hooks.emplace(id, std::move(hook));
+  return CycleHook(id);
 }
 
-void CycleHook::reset() noexcept {
-  if (id_ == 0) return;
+void remove_cycle_hook(std::uint64_t id) noexcept {
   Hooks& h = hooks();
   std::lock_guard lock(h.mu);
-  h.hooks.erase(id_);
-  id_ = 0;
+  h.hooks.erase(id);
 }
 
 void Registry::cycle() {

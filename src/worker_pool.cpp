@@ -160,12 +160,10 @@ bool WorkerPool::submit_task(detail::Task&& task) {
       lock.lock();
       continue;
     }
-    if (options_.max_waiting != 0 && waiting_ >= options_.max_waiting) break;
-    ++waiting_;
-    waiting_count_.fetch_add(1, std::memory_order_relaxed);  // a hint for workers, see worker_main
+    if (options_.max_waiting != 0 && waiting_.load(std::memory_order_relaxed) >= options_.max_waiting) break;
+    waiting_.fetch_add(1, std::memory_order_relaxed);  // under mu_; next_task reads it as a hint
     slot_free_.wait(lock);
-    waiting_count_.fetch_sub(1, std::memory_order_relaxed);
-    --waiting_;
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
     if (closing_) all_done_.notify_all();  // shutdown() also waits for blocked submitters to leave
   }
   rejected_.fetch_add(1, std::memory_order_relaxed);  // a statistic
@@ -292,7 +290,7 @@ bool WorkerPool::swap_in(Worker* w, bool stop_accepting_if_empty) {
   }
   w->batch.swap(w->backlog);
   w->backlog_size.store(0, std::memory_order_relaxed);  // a hint
-  if (waiting_count_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // room now: a hint
+  if (waiting_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // room now: a hint
   w->task = std::move(w->batch[w->batch_next++]);
   return true;
 }
@@ -304,14 +302,14 @@ bool WorkerPool::park(Worker* w) {
     --busy_;
     update_capacity_flag_locked();
     if (closing_ || busy_ + idle_.size() >= capacity_) {  // shutting down, or the pool shrank
-      if (waiting_ != 0) slot_free_.notify_one();
+      if (waiting_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // under mu_
       return false;
     }
     w->state.store(kIdle, std::memory_order_relaxed);  // nobody else can see w until it is in idle_
     w->idle_since_ms = detail::coarse_now_ms();
     idle_.push_back(w);
     spin = true;  // the newest idle worker is the next to get a task: it must not be asleep
-    if (waiting_ != 0) slot_free_.notify_one();
+    if (waiting_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // under mu_
   }
   int s = kIdle;
   if (spin) {
@@ -380,7 +378,8 @@ bool WorkerPool::shutdown(std::chrono::milliseconds timeout) {
   idle_.clear();
   slot_free_.notify_all();  // blocked submitters return false
   auto all_finished = [&] {
-    return std::all_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->finished; }) && waiting_ == 0;
+    return std::all_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->finished; }) &&
+           waiting_.load(std::memory_order_relaxed) == 0;  // under mu_
   };
   bool done;
   if (timeout == std::chrono::milliseconds::max()) {
@@ -411,7 +410,7 @@ std::size_t WorkerPool::idle() const {
 }
 std::size_t WorkerPool::waiting() const {
   std::lock_guard lock(mu_);
-  return waiting_;
+  return waiting_.load(std::memory_order_relaxed);  // under mu_
 }
 
 WorkerPoolStats WorkerPool::stats() const {
@@ -421,7 +420,7 @@ WorkerPoolStats WorkerPool::stats() const {
     s.capacity = capacity_;
     s.running = busy_;
     s.idle = idle_.size();
-    s.waiting = waiting_;
+    s.waiting = waiting_.load(std::memory_order_relaxed);  // under mu_
   }
   s.submitted = submitted_.load(std::memory_order_relaxed);  // statistics
   {

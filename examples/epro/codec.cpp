@@ -2,7 +2,9 @@
 #include "codec.hpp"
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 namespace epro {
 namespace {
@@ -154,6 +156,14 @@ class Parser {
     return true;
   }
 
+  // Fails naming the first required field (in `fields`, in order) whose bit is
+  // not in `seen`.
+  bool require(unsigned seen, std::initializer_list<std::pair<unsigned, const char*>> fields) {
+    for (auto [bit, name] : fields)
+      if (!(seen & bit)) return fail("missing required field", name);
+    return true;
+  }
+
   // Iterates an object's fields: f(key, value) -> bool.
   template <class F>
   bool fields(od::object& obj, F f) {
@@ -177,11 +187,7 @@ class Parser {
       if (k == "scheduledAt") return seen |= 4, string(x, s.visit_scheduled_at, 0, 0, Kind::timestamp, "visit.scheduledAt");
       return true;
     });
-    if (!ok) return false;
-    if (!(seen & 1)) return fail("missing required field", "visit.id");
-    if (!(seen & 2)) return fail("missing required field", "visit.number");
-    if (!(seen & 4)) return fail("missing required field", "visit.scheduledAt");
-    return true;
+    return ok && require(seen, {{1, "visit.id"}, {2, "visit.number"}, {4, "visit.scheduledAt"}});
   }
 
   bool instrument(od::value v, PatientSubmission& s) {
@@ -194,11 +200,7 @@ class Parser {
       if (k == "language") return seen |= 4, string(x, s.instrument_language, 2, 16, Kind::text, "instrument.language");
       return true;
     });
-    if (!ok) return false;
-    if (!(seen & 1)) return fail("missing required field", "instrument.id");
-    if (!(seen & 2)) return fail("missing required field", "instrument.version");
-    if (!(seen & 4)) return fail("missing required field", "instrument.language");
-    return true;
+    return ok && require(seen, {{1, "instrument.id"}, {2, "instrument.version"}, {4, "instrument.language"}});
   }
 
   bool device(od::value v, PatientSubmission& s) {
@@ -218,11 +220,8 @@ class Parser {
       if (k == "model") return seen |= 8, string(x, s.device_model, 0, 32, Kind::text, "device.model");
       return true;
     });
-    if (!ok) return false;
-    static constexpr const char* kNames[] = {"device.platform", "device.osVersion", "device.appVersion", "device.model"};
-    for (unsigned i = 0; i < 4; ++i)
-      if (!(seen & (1u << i))) return fail("missing required field", kNames[i]);
-    return true;
+    return ok && require(seen, {{1, "device.platform"}, {2, "device.osVersion"}, {4, "device.appVersion"},
+                                {8, "device.model"}});
   }
 
   bool answers(od::value v, PatientSubmission& s) {
@@ -307,14 +306,9 @@ class Parser {
       if (k == "flags") return flags(x, s);
       return true;  // unknown fields are ignored
     });
-    if (!ok) return false;
-    static constexpr std::pair<unsigned, const char*> kRequired[] = {
-        {kTrial, "trialId"}, {kSite, "siteId"}, {kPatient, "patientId"}, {kVisit, "visit"},
-        {kInstrument, "instrument"}, {kDevice, "device"}, {kSubmitted, "submittedAt"},
-        {kTimezone, "timezone"}, {kConsent, "consentVersion"}, {kAnswers, "answers"}};
-    for (auto [bit, name] : kRequired)
-      if (!(seen & bit)) return fail("missing required field", name);
-    return true;
+    return ok && require(seen, {{kTrial, "trialId"}, {kSite, "siteId"}, {kPatient, "patientId"}, {kVisit, "visit"},
+                                {kInstrument, "instrument"}, {kDevice, "device"}, {kSubmitted, "submittedAt"},
+                                {kTimezone, "timezone"}, {kConsent, "consentVersion"}, {kAnswers, "answers"}});
   }
 
  private:

@@ -12,7 +12,6 @@ std::uint64_t now_ms() {
 }
 
 void format_id(std::uint64_t ms, std::uint64_t seq, EntryId& id) {
-  std::string_view out;
   std::size_t n = 0;
   auto put = [&](std::uint64_t v) {
     char buf[24];
@@ -27,7 +26,6 @@ void format_id(std::uint64_t ms, std::uint64_t seq, EntryId& id) {
   id.text[n++] = '-';
   put(seq);
   id.size = n;
-  (void)out;
 }
 
 // "epro:<trial>" without allocating (trial ids are at most 32 characters).

@@ -116,6 +116,20 @@ class Lease {
 namespace detail {
 template <class T>
 concept HasResetMember = requires(T& t) { t.reset(); };
+
+// The default reset policy: t.reset() when T has it (a bool result is the
+// keep/drop answer), else keep t as it is.
+template <class T>
+CISTERN_ALWAYS_INLINE bool default_reset(T& t) {
+  if constexpr (HasResetMember<T>) {
+    if constexpr (std::is_convertible_v<decltype(t.reset()), bool>) {
+      return static_cast<bool>(t.reset());
+    } else {
+      t.reset();
+    }
+  }
+  return true;
+}
 }  // namespace detail
 
 template <class T>
@@ -185,8 +199,7 @@ class Pool final : private detail::PoolCore {
 
   // Raw form of get(): the caller must give the object back with release().
   CISTERN_ALWAYS_INLINE T* acquire() {
-    if (void* object = try_pop(); CISTERN_LIKELY(object != nullptr)) return static_cast<T*>(object);
-    return static_cast<T*>(acquire_slow());
+    return static_cast<T*>(take());
   }
 
   // Returns an object: resets it, then caches or (reset said no) destroys it.
@@ -199,9 +212,7 @@ class Pool final : private detail::PoolCore {
       drop(object);
       return;
     }
-    detail::poison(object, sizeof(T));
-    if (CISTERN_LIKELY(try_push(object))) return;
-    release_slow(object);
+    keep(object);
   }
 
   using PoolCore::clear;
@@ -220,15 +231,7 @@ class Pool final : private detail::PoolCore {
 
   CISTERN_ALWAYS_INLINE bool reset_object(T& t) {
     if (reset_) return reset_(t);
-    if constexpr (detail::HasResetMember<T>) {
-      if constexpr (std::is_convertible_v<decltype(t.reset()), bool>) {
-        return static_cast<bool>(t.reset());
-      } else {
-        t.reset();
-        return true;
-      }
-    }
-    return true;
+    return detail::default_reset(t);
   }
 
   void* make_object() override {

@@ -571,9 +571,7 @@ class ResourcePool final : private detail::HousekeepingClient {
           lock.lock();
           leave();
           lock.unlock();
-          waits_.add((detail::precise_now_ms() - start) * 1000);
-          on_lease(s, now);
-          return ResourceLease<T>(this, s);
+          return lease_after_wait(s, detail::precise_now_ms() - start, now);  // the wait includes a creation
         }
         lock.lock();
         continue;  // validation failed or creation failed: look again (or wait)
@@ -598,11 +596,7 @@ class ResourcePool final : private detail::HousekeepingClient {
           queued = false;
           waiting_.fetch_sub(1, std::memory_order_seq_cst);
           std::int64_t now = detail::precise_now_ms();
-          if (check_out(s, now)) {
-            waits_.add((now - start) * 1000);
-            on_lease(s, now);
-            return ResourceLease<T>(this, s);
-          }
+          if (check_out(s, now)) return lease_after_wait(s, now - start, now);
           waiting_.fetch_add(1, std::memory_order_seq_cst);  // it failed validation: wait on
         }
       }
@@ -617,6 +611,13 @@ class ResourcePool final : private detail::HousekeepingClient {
         return std::nullopt;
       }
     }
+  }
+
+  // Hands out a slot that took the slow path: records the wait, then the lease.
+  ResourceLease<T> lease_after_wait(Slot* s, std::int64_t waited_ms, std::int64_t now_ms) noexcept {
+    waits_.add(waited_ms * 1000);
+    on_lease(s, now_ms);
+    return ResourceLease<T>(this, s);
   }
 
   // Spins (pause, then yield) until pred() holds, for at most kSpin or until the

@@ -53,16 +53,7 @@ struct alignas(kCacheLine) SharedNode {
   explicit SharedNode(Args&&... args) : value(std::forward<Args>(args)...) {}
   // The pool's default reset: T::reset() when T has one (a bool result is the
   // keep/drop answer), else nothing. Inlined into the return path.
-  bool reset() {
-    if constexpr (HasResetMember<T>) {
-      if constexpr (std::is_convertible_v<decltype(value.reset()), bool>) {
-        return static_cast<bool>(value.reset());
-      } else {
-        value.reset();
-      }
-    }
-    return true;
-  }
+  bool reset() { return default_reset(value); }
   T value;
   std::atomic<std::uint32_t> refs{0};
   Pool<SharedNode>* home = nullptr;

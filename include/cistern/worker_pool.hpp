@@ -229,9 +229,11 @@ class WorkerPool final : private detail::HousekeepingClient {
   std::vector<Worker*> idle_;          // LIFO: the most recently idle is used first
   std::vector<std::unique_ptr<Worker>> workers_;  // every live worker
   std::size_t capacity_;
-  std::size_t busy_ = 0, waiting_ = 0;
+  std::size_t busy_ = 0;
+  // Submitters blocked now. Written under mu_; workers also read it without the
+  // lock (relaxed: a hint whether to notify).
+  std::atomic<std::size_t> waiting_{0};
   std::size_t next_backlog_ = 0;  // round-robin start for queueing behind busy workers
-  std::atomic<int> waiting_count_{0};  // mirrors waiting_ for lock-free reads by workers
   // The worker submitters last queued behind, for the fast path (no pool lock).
   // Worker objects are recycled, never freed while the pool lives, so the pointer
   // is always valid; a worker that does not accept refuses the task.

@@ -1,6 +1,8 @@
 // src/testing/alloc_counter.cpp — replaced global operator new/delete that count.
 #include "cistern/testing/alloc_counter.hpp"
 
+#include "cistern/detail/thread_cache.hpp"  // detail::Counter
+
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -9,10 +11,10 @@
 namespace cistern::testing {
 namespace {
 
-// One thread's counters. Written only by their thread (relaxed load + store: a
-// plain increment); read by total_alloc_counts() from others.
+// One thread's counters. Written only by their thread (detail::Counter: a plain
+// increment); read by total_alloc_counts() from others.
 struct ThreadCounts {
-  std::atomic<std::uint64_t> allocations{0}, deallocations{0}, bytes{0};
+  detail::Counter allocations, deallocations, bytes;
   ThreadCounts* next = nullptr;
   ThreadCounts* prev = nullptr;
   bool linked = false;  // in the list of live threads
@@ -28,10 +30,6 @@ struct Totals {
 };
 constinit Totals totals;
 
-void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer
-}
-
 void link_thread(ThreadCounts& t) noexcept;
 
 void count_alloc(std::size_t n) noexcept {
@@ -42,8 +40,8 @@ void count_alloc(std::size_t n) noexcept {
     return;
   }
   if (!t.linked) link_thread(t);
-  bump(t.allocations, 1);
-  bump(t.bytes, n);
+  t.allocations.bump();
+  t.bytes.bump(n);
 }
 
 void count_free() noexcept {
@@ -53,7 +51,7 @@ void count_free() noexcept {
     return;
   }
   if (!t.linked) link_thread(t);
-  bump(t.deallocations, 1);
+  t.deallocations.bump();
 }
 
 // Folds a thread's counters into the totals when the thread exits.
@@ -61,9 +59,9 @@ struct ExitHook {
   ~ExitHook() {
     ThreadCounts& t = tls_counts;
     std::lock_guard lock(totals.mu);
-    totals.allocations.fetch_add(t.allocations.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    totals.deallocations.fetch_add(t.deallocations.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    totals.bytes.fetch_add(t.bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    totals.allocations.fetch_add(t.allocations.get(), std::memory_order_relaxed);
+    totals.deallocations.fetch_add(t.deallocations.get(), std::memory_order_relaxed);
+    totals.bytes.fetch_add(t.bytes.get(), std::memory_order_relaxed);
     if (t.prev != nullptr) t.prev->next = t.next;
     else totals.head = t.next;
     if (t.next != nullptr) t.next->prev = t.prev;
@@ -119,8 +117,8 @@ void deallocate(void* p) noexcept {
 
 AllocCounts thread_alloc_counts() noexcept {
   ThreadCounts& t = tls_counts;
-  return {t.allocations.load(std::memory_order_relaxed), t.deallocations.load(std::memory_order_relaxed),
-          t.bytes.load(std::memory_order_relaxed)};
+  return {t.allocations.get(), t.deallocations.get(),
+          t.bytes.get()};
 }
 
 AllocCounts total_alloc_counts() noexcept {
@@ -129,9 +127,9 @@ AllocCounts total_alloc_counts() noexcept {
                 totals.deallocations.load(std::memory_order_relaxed),
                 totals.bytes.load(std::memory_order_relaxed)};
   for (ThreadCounts* t = totals.head; t != nullptr; t = t->next) {
-    c.allocations += t->allocations.load(std::memory_order_relaxed);  // a statistic
-    c.deallocations += t->deallocations.load(std::memory_order_relaxed);
-    c.bytes += t->bytes.load(std::memory_order_relaxed);
+    c.allocations += t->allocations.get();  // a statistic
+    c.deallocations += t->deallocations.get();
+    c.bytes += t->bytes.get();
   }
   return c;
 }

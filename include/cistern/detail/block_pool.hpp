@@ -32,16 +32,11 @@ class BlockPool final : public PoolCore {
   std::size_t block_size() const noexcept { return block_size_; }
 
   // A block of block_size() bytes. Throws std::bad_alloc.
-  CISTERN_ALWAYS_INLINE void* get() {
-    if (void* p = try_pop(); CISTERN_LIKELY(p != nullptr)) return p;
-    return acquire_slow();
-  }
+  CISTERN_ALWAYS_INLINE void* get() { return take(); }
   // REQUIRES: p came from get() of this pool and is not in use.
   CISTERN_ALWAYS_INLINE void put(void* p) noexcept {
     if constexpr (CISTERN_DEBUG_CHECKS) debug::on_put(this, label(), p);
-    poison(p, block_size_);
-    if (CISTERN_LIKELY(try_push(p))) return;
-    release_slow(p);
+    keep(p);
   }
 
   // Frees a block that came from get() instead of caching it (counted as a drop).

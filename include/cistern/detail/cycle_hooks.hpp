@@ -10,29 +10,15 @@
 #include <cstdint>
 #include <functional>
 
+#include "cistern/detail/id_handle.hpp"
+
 namespace cistern::detail {
 
-class CycleHook {
- public:
-  CycleHook() = default;
-  explicit CycleHook(std::function<void()> hook);
-  CycleHook(CycleHook&& other) noexcept : id_(other.id_) { other.id_ = 0; }
-  CycleHook& operator=(CycleHook&& other) noexcept {
-    if (this != &other) {
-      reset();
-      id_ = other.id_;
-      other.id_ = 0;
-    }
-    return *this;
-  }
-  CycleHook(const CycleHook&) = delete;
-  CycleHook& operator=(const CycleHook&) = delete;
-  ~CycleHook() { reset(); }
-  // Removes the hook; waits if it is running now.
-  void reset() noexcept;
+void remove_cycle_hook(std::uint64_t id) noexcept;
+// Removes the hook on destruction (waiting if it runs now). Move-only.
+using CycleHook = IdHandle<&remove_cycle_hook>;
 
- private:
-  std::uint64_t id_ = 0;
-};
+// Registers `hook` to run at every cycle().
+CycleHook add_cycle_hook(std::function<void()> hook);
 
 }  // namespace cistern::detail

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 
 #include "cistern/detail/magazine.hpp"
@@ -31,8 +32,7 @@ class Depot {
     std::lock_guard lock(mu_);
     Magazine* m = pop(full_);
     if (m == nullptr) m = pop(victim_);
-    if (m != nullptr) objects_.store(objects_.load(std::memory_order_relaxed) - m->count,
-                                     std::memory_order_relaxed);  // read by stats only
+    if (m != nullptr) count_objects(-static_cast<std::ptrdiff_t>(m->count));
     return m;
   }
 
@@ -40,8 +40,7 @@ class Depot {
   void put_full(Magazine* m) noexcept {
     std::lock_guard lock(mu_);
     push(full_, m);
-    objects_.store(objects_.load(std::memory_order_relaxed) + m->count,
-                   std::memory_order_relaxed);  // read by stats only
+    count_objects(static_cast<std::ptrdiff_t>(m->count));
   }
 
   // An empty magazine for reuse, or nullptr (the caller then makes one).
@@ -70,8 +69,7 @@ class Depot {
     victim_ = full_;
     full_ = nullptr;
     empty_ = nullptr;
-    objects_.store(objects_.load(std::memory_order_relaxed) - freed,
-                   std::memory_order_relaxed);  // read by stats only
+    count_objects(-static_cast<std::ptrdiff_t>(freed));
     return r;
   }
 
@@ -90,6 +88,11 @@ class Depot {
   std::size_t objects() const noexcept { return objects_.load(std::memory_order_relaxed); }
 
  private:
+  // REQUIRES: mu_ held (the only writer).
+  void count_objects(std::ptrdiff_t delta) noexcept {
+    objects_.store(objects_.load(std::memory_order_relaxed) + static_cast<std::size_t>(delta),
+                   std::memory_order_relaxed);  // read by stats only
+  }
   static Magazine* pop(Magazine*& head) noexcept {
     Magazine* m = head;
     if (m != nullptr) {

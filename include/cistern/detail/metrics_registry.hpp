@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "cistern/detail/id_handle.hpp"
+
 namespace cistern::detail {
 
 struct MetricSample {
@@ -23,28 +25,9 @@ struct MetricSample {
 };
 using MetricsCollector = std::function<void(std::vector<MetricSample>&)>;
 
+void unregister_metrics(std::uint64_t id) noexcept;
 // Unregisters on destruction. Move-only.
-class MetricsRegistration {
- public:
-  MetricsRegistration() = default;
-  explicit MetricsRegistration(std::uint64_t id) : id_(id) {}
-  MetricsRegistration(MetricsRegistration&& o) noexcept : id_(o.id_) { o.id_ = 0; }
-  MetricsRegistration& operator=(MetricsRegistration&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = o.id_;
-      o.id_ = 0;
-    }
-    return *this;
-  }
-  MetricsRegistration(const MetricsRegistration&) = delete;
-  MetricsRegistration& operator=(const MetricsRegistration&) = delete;
-  ~MetricsRegistration() { reset(); }
-  void reset() noexcept;
-
- private:
-  std::uint64_t id_ = 0;
-};
+using MetricsRegistration = IdHandle<&unregister_metrics>;
 
 // Registers `name` (non-empty) of the given kind ("pool", "buffer_pool", ...).
 // Throws std::invalid_argument if a live registration already uses `name`.

@@ -53,8 +53,21 @@ class PoolCore {
   // the pool any more.
   void stop() noexcept;
 
-  // The fast paths: a pop or push on this thread's loaded magazine, or nothing
-  // (null / false) when the slow path must run. No lock, no atomic RMW.
+  // An object for a get: a pop on this thread's loaded magazine (no lock, no
+  // atomic RMW), else the slow path. Throws what make_object throws.
+  CISTERN_ALWAYS_INLINE void* take() {
+    if (void* object = try_pop(); CISTERN_LIKELY(object != nullptr)) return object;
+    return acquire_slow();
+  }
+  // A returned object that is to be cached (already reset): poisoned for ASan,
+  // then a push on this thread's loaded magazine, else the slow path.
+  CISTERN_ALWAYS_INLINE void keep(void* object) noexcept {
+    poison(object, object_size_);
+    if (CISTERN_LIKELY(try_push(object))) return;
+    release_slow(object);
+  }
+
+  // The halves of the fast paths: null / false when the slow path must run.
   CISTERN_ALWAYS_INLINE void* try_pop() noexcept {
     ThreadCache* c = find_cache(slot_);
     if (CISTERN_LIKELY(c != nullptr && c->top != c->floor)) {
@@ -95,6 +108,8 @@ class PoolCore {
   friend class Registry;
 
   ThreadCache* attach();
+  ThreadCache* attach_or_null() noexcept;  // attach(), or null when out of memory
+  void destroy_returned(ThreadCache* c, void* object) noexcept;
   void new_epoch(ThreadCache& c) noexcept;
   Magazine* empty_magazine() noexcept;
   // Destroys the objects in a list of magazines, then the magazines.
