@@ -129,8 +129,11 @@ class Snapshot {
     CISTERN_CHECK(slot < detail::hazard::kSlots, "snapshot",
                   "more than 16 SnapshotReaders alive on one thread");
     th.used |= 1u << slot;
+    bool raced = false;
     const Version* v = detail::hazard::protect(th.record->slots[slot], current_,
-                                               current_.load(std::memory_order_acquire));  // pairs with publish()
+                                               current_.load(std::memory_order_acquire),  // pairs with publish()
+                                               raced);
+    if (CISTERN_UNLIKELY(raced)) reclaim_now();  // a version we briefly announced may have been kept for us
     return SnapshotReader<T>(v, this, slot);
   }
 

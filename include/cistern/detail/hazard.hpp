@@ -44,9 +44,12 @@ extern bool g_asymmetric;
 // Publishes `p` in the reader's `slot` and returns it once `current` is seen to
 // still hold it after the slot became visible (retrying with the newer value if a
 // writer replaced it meanwhile). From then on a writer's scan sees the slot.
+// `raced` is set when a retry happened: a writer's scan may then have seen the
+// slot hold the replaced pointer and kept it, and the caller must see to its
+// reclamation (nobody else will: the reader never held it).
 template <class P>
 CISTERN_ALWAYS_INLINE const P* protect(std::atomic<const void*>& slot, const std::atomic<const P*>& current,
-                                       const P* p) noexcept {
+                                       const P* p, bool& raced) noexcept {
 #if !CISTERN_TSAN
   if (CISTERN_LIKELY(g_asymmetric)) {
     for (;;) {
@@ -55,6 +58,7 @@ CISTERN_ALWAYS_INLINE const P* protect(std::atomic<const void*>& slot, const std
       const P* again = current.load(std::memory_order_acquire);  // pairs with the writer's exchange
       if (CISTERN_LIKELY(again == p)) return p;
       p = again;
+      raced = true;
     }
   }
 #endif
@@ -63,6 +67,7 @@ CISTERN_ALWAYS_INLINE const P* protect(std::atomic<const void*>& slot, const std
     const P* again = current.load(std::memory_order_seq_cst);
     if (again == p) return p;
     p = again;
+    raced = true;
   }
 }
 
