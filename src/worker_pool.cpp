@@ -2,6 +2,7 @@
 #include "cistern/worker_pool.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <stdexcept>
 
@@ -19,55 +20,123 @@ void signal(W* w, int state) noexcept {
 // How long the first idle worker spins for its next task before sleeping: long
 // enough to catch a pool that is busy now and then, short enough to cost little.
 constexpr auto kSpin = std::chrono::microseconds(1000);
-// How long a worker whose backlog ran dry keeps accepting one before going idle.
-constexpr auto kBacklogSpin = std::chrono::microseconds(50);
-}  // namespace
+// How long a worker whose ring ran dry keeps it open before going idle.
+constexpr auto kRingSpin = std::chrono::microseconds(50);
+// How long a submitter that found every ring full (or a worker between tasks)
+// retries before it sleeps: a futex wake-up costs microseconds here, a ring of
+// short tasks drains in less.
+constexpr auto kSubmitSpin = std::chrono::microseconds(50);
 
-namespace {
-
-// A test-and-test-and-set lock for a worker's backlog: the critical sections are
-// a few instructions (a push, or a swap of two vectors), where a pthread mutex
-// costs more than the work and may sleep in the kernel under contention.
-class SpinLock {
- public:
-  void lock() noexcept {
-    for (int i = 0;; ++i) {
-      if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire)) return;
-      if (i < 64) {
-        __builtin_ia32_pause();
-      } else {
-        std::this_thread::yield();  // the holder was descheduled: let it run
-      }
-    }
+// Waits a little in a spin loop: pause first, then give the vCPU away (the
+// thread we wait for may be queued behind us on a 2-vCPU machine).
+inline void relax(int i) noexcept {
+  if (i < 64) {
+    __builtin_ia32_pause();
+  } else {
+    std::this_thread::yield();
   }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }  // pairs with lock()'s acquire
+}
 
- private:
-  std::atomic<bool> locked_{false};
+// The low bit of a ring's tail: set while its worker takes no more tasks.
+constexpr std::uint64_t kClosed = 1;
+
+// One cache line per queued task: the sequence number says whose turn the slot is
+// (Vyukov's bounded queue): seq == pos, free for the submitter claiming position
+// pos; seq == pos + 1, holds that task for the worker.
+struct alignas(64) Slot {
+  std::atomic<std::uint64_t> seq{0};
+  detail::Task task;
 };
+static_assert(sizeof(Slot) == 64, "a slot is one cache line");
 
 }  // namespace
 
+// A worker and its ring. Each group of fields has its own cache line, by who
+// writes it: the pool's lock, a submitter handing over, submitters queueing, the
+// worker itself.
 struct WorkerPool::Worker {
+  explicit Worker(std::size_t ring_size) : ring(new Slot[ring_size]), mask(ring_size - 1) {
+    for (std::size_t i = 0; i < ring_size; ++i) ring[i].seq.store(i, std::memory_order_relaxed);
+  }
+
   std::thread thread;
-  detail::Task task;         // handed over by a submitter (who owns it after popping us from idle_)
-  std::atomic<int> state{kIdle};
-  // Set while the worker blocks in state.wait(): only then does a hand-off need
-  // the (syscall) notify. Dekker pair with `state`: see wake() and park().
-  std::atomic<bool> sleeping{false};
+  const std::unique_ptr<Slot[]> ring;
+  const std::uint64_t mask;
   std::int64_t idle_since_ms = 0;  // under mu_
   bool finished = false;           // under mu_: worker_main returned
-  // This worker's own backlog, filled by submitters while it is busy.
-  SpinLock backlog_mu;
-  std::vector<detail::Task> backlog;  // under backlog_mu; capacity reserved once
-  std::uint64_t queued = 0;           // under backlog_mu: tasks accepted into the backlog
-  bool accepting = false;            // under backlog_mu: busy and may take a backlog
-  std::atomic<std::size_t> backlog_size{0};  // mirrors backlog.size() for polling without the lock
-  std::vector<detail::Task> batch;   // taken from the backlog in one swap; the worker's alone
-  std::size_t batch_next = 0;        // the next task of batch to run
+
+  // The hand-over to an idle worker: the submitter that took it from idle_
+  // writes task, then state.
+  alignas(64) detail::Task task;
+  std::atomic<int> state{kIdle};
+  // Set while the worker blocks in state.wait(): only then does a hand-off need
+  // the (syscall) notify. Dekker pair with `state`: see signal() and park().
+  std::atomic<bool> sleeping{false};
+
+  // The submitters' end of the ring: 2 x the next position to claim, + kClosed
+  // while the worker takes no more. Also counts every task ever queued here.
+  alignas(64) std::atomic<std::uint64_t> tail{kClosed};
+
+  // The worker's own end.
+  alignas(64) std::uint64_t head = 0;  // the next position to take
+  std::uint64_t end = 0;               // while closed: the first position never claimed
+  bool closed = true;                  // the worker's view of kClosed
+  std::atomic<std::uint64_t> completed{0};  // tasks run; stored by the worker only
 };
 
-WorkerPool::WorkerPool(Options options) : options_(std::move(options)), capacity_(options_.capacity) {
+// Queues a task in w's ring, unless it is full (backlog tasks queued) or closed.
+// Any thread.
+WorkerPool::Push WorkerPool::push(Worker* w, detail::Task& task) noexcept {
+  std::uint64_t t = w->tail.load(std::memory_order_relaxed);
+  for (;;) {
+    if (t & kClosed) return Push::closed;
+    const std::uint64_t pos = t >> 1;
+    Slot& s = w->ring[pos & w->mask];
+    const std::uint64_t seq = s.seq.load(std::memory_order_acquire);  // pairs with pop's release
+    const auto lag = static_cast<std::int64_t>(seq - pos);
+    if (lag == 0) {
+      // The ring is a power of two; a smaller backlog is kept exactly: the task
+      // `backlog` positions back must have been taken (its slot is a lap ahead).
+      if (ring_size_ != options_.backlog && pos >= options_.backlog) {
+        const std::uint64_t back = pos - options_.backlog;
+        if (w->ring[back & w->mask].seq.load(std::memory_order_acquire) != back + ring_size_) return Push::full;
+      }
+      // A relaxed CAS: the slot's own sequence number orders its contents, and
+      // the worker's close is a read-modify-write on the same word.
+      if (w->tail.compare_exchange_weak(t, t + 2, std::memory_order_relaxed)) {
+        s.task = std::move(task);
+        s.seq.store(pos + 1, std::memory_order_release);  // the task is the worker's now
+        return Push::ok;
+      }
+    } else if (lag < 0) {
+      return Push::full;  // the worker has not taken this slot's previous task yet
+    } else {
+      t = w->tail.load(std::memory_order_relaxed);  // another submitter claimed pos
+    }
+  }
+}
+
+// Takes the next task from the worker's own ring, if it is there. The worker only.
+bool WorkerPool::pop(Worker* w, detail::Task& out) noexcept {
+  const std::uint64_t pos = w->head;
+  Slot& s = w->ring[pos & w->mask];
+  if (s.seq.load(std::memory_order_acquire) != pos + 1) return false;  // pairs with push's release
+  out = std::move(s.task);
+  s.seq.store(pos + w->mask + 1, std::memory_order_release);  // free for the next lap
+  w->head = pos + 1;
+  // Blocked submitters wait for room: tell them every half ring (a hint read
+  // without a fence; a wake-up this misses comes with a later one or with park()).
+  if ((pos & (w->mask >> 1)) == 0 && waiting_.load(std::memory_order_relaxed) != 0) {
+    std::lock_guard lock(mu_);
+    slot_free_.notify_one();
+  }
+  return true;
+}
+
+WorkerPool::WorkerPool(Options options)
+    : options_(std::move(options)),
+      ring_size_(std::bit_ceil(std::max<std::size_t>(options_.backlog, 2))),
+      capacity_(options_.capacity) {
   if (options_.capacity == 0) throw std::invalid_argument("cistern::WorkerPool: Options::capacity must be at least 1");
   if (options_.idle_expiry.count() <= 0)
     throw std::invalid_argument("cistern::WorkerPool: Options::idle_expiry must be positive");
@@ -95,28 +164,23 @@ WorkerPool::~WorkerPool() {
   shutdown(std::chrono::milliseconds::max());
 }
 
-// The fast path: straight into the backlog of the worker we queued behind last,
-// under that worker's lock only.
+// The fast path: straight into the ring of the worker we queued behind last,
+// without the pool's lock.
 bool WorkerPool::try_sticky(detail::Task& task) {
   Worker* w = sticky_.load(std::memory_order_acquire);  // pairs with the store in queue_behind_busy_locked
-  if (w == nullptr || over_capacity_.load(std::memory_order_relaxed)) return false;  // hints
-  std::lock_guard lock(w->backlog_mu);
-  if (!w->accepting || w->backlog.size() >= options_.backlog) return false;
-  w->backlog.push_back(std::move(task));
-  ++w->queued;  // counted here, not in a shared atomic: see stats()
-  w->backlog_size.store(w->backlog.size(), std::memory_order_relaxed);  // a hint; the lock orders the data
-  return true;
+  if (w == nullptr || no_fast_path_.load(std::memory_order_relaxed)) return false;  // hints
+  return push(w, task) == Push::ok;
 }
 
-void WorkerPool::update_capacity_flag_locked() noexcept {
-  over_capacity_.store(busy_ > capacity_, std::memory_order_relaxed);  // a hint for try_sticky
+void WorkerPool::update_fast_path_locked() noexcept {
+  no_fast_path_.store(closing_ || busy_ > capacity_, std::memory_order_relaxed);  // a hint for try_sticky
 }
 
 bool WorkerPool::submit_task(detail::Task&& task) {
   if (options_.backlog != 0 && !options_.nonblocking && try_sticky(task)) return true;
   std::unique_lock lock(mu_);
   std::chrono::steady_clock::time_point spin_until{};
-  for (;;) {
+  for (int round = 0;; ++round) {
     if (closing_) break;
     if (!idle_.empty()) {
       // The most recently idle worker that is still spinning (no wake-up needed);
@@ -131,16 +195,19 @@ bool WorkerPool::submit_task(detail::Task&& task) {
       Worker* w = idle_[pick];
       idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(pick));
       ++busy_;
-      update_capacity_flag_locked();
+      update_fast_path_locked();
       lock.unlock();
       submitted_.fetch_add(1, std::memory_order_relaxed);  // a statistic
       w->task = std::move(task);  // ours to write: w left idle_ under the lock
-      signal(w, kTask);           // the store releases the task to park()'s acquire
+      // Open its (drained) ring: only its worker closes it, and no submitter
+      // writes a closed tail.
+      w->tail.store(w->tail.load(std::memory_order_relaxed) & ~kClosed, std::memory_order_relaxed);
+      signal(w, kTask);  // the store releases the task and the open ring to park()'s acquire
       return true;
     }
     if (busy_ + idle_.size() < capacity_) {
       ++busy_;
-      update_capacity_flag_locked();
+      update_fast_path_locked();
       submitted_.fetch_add(1, std::memory_order_relaxed);  // a statistic
       start_worker_locked(std::move(task));
       return true;
@@ -148,20 +215,20 @@ bool WorkerPool::submit_task(detail::Task&& task) {
     if (options_.nonblocking) break;
     bool in_transition = options_.backlog == 0;
     if (options_.backlog != 0 && queue_behind_busy_locked(task, in_transition)) return true;
-    // A worker between tasks (it has stopped taking a backlog and is about to go
-    // idle, which needs the lock we hold) is worth a moment before sleeping: a
-    // futex wake-up costs microseconds here. Full backlogs are not: spinning would
-    // only take a core from the workers.
+    // Every ring full, or a worker between tasks (it has closed its ring and is
+    // about to go idle, which needs the lock we hold): both pass in well under
+    // the microseconds a futex sleep and wake-up cost, so retry for a moment
+    // first, giving the vCPU to the workers.
     auto now = std::chrono::steady_clock::now();
-    if (spin_until == std::chrono::steady_clock::time_point{}) spin_until = now + std::chrono::microseconds(50);
-    if (in_transition && now < spin_until) {
+    if (spin_until == std::chrono::steady_clock::time_point{}) spin_until = now + kSubmitSpin;
+    if (now < spin_until) {
       lock.unlock();
-      std::this_thread::yield();
+      relax(round);
       lock.lock();
       continue;
     }
     if (options_.max_waiting != 0 && waiting_.load(std::memory_order_relaxed) >= options_.max_waiting) break;
-    waiting_.fetch_add(1, std::memory_order_relaxed);  // under mu_; next_task reads it as a hint
+    waiting_.fetch_add(1, std::memory_order_relaxed);  // under mu_; pop() reads it as a hint
     slot_free_.wait(lock);
     waiting_.fetch_sub(1, std::memory_order_relaxed);
     if (closing_) all_done_.notify_all();  // shutdown() also waits for blocked submitters to leave
@@ -170,28 +237,26 @@ bool WorkerPool::submit_task(detail::Task&& task) {
   return false;
 }
 
-// Queues the task behind a busy worker with room in its backlog (the same one
-// as last time while it has room).
-// REQUIRES: mu_ held (lock order: mu_, then a worker's backlog_mu).
+// Queues the task behind a busy worker with room in its ring (the same one as
+// last time while it has room: its ring's lines stay with that worker).
+// REQUIRES: mu_ held.
 bool WorkerPool::queue_behind_busy_locked(detail::Task& task, bool& in_transition) {
   const std::size_t n = workers_.size();
   in_transition = false;
   if (busy_ > capacity_) return false;  // the pool shrank: let the extra workers drain and leave
   for (std::size_t k = 0; k < n; ++k) {
     Worker* w = workers_[(next_backlog_ + k) % n].get();
-    std::lock_guard lock(w->backlog_mu);
-    if (!w->accepting) {
-      in_transition |= !w->finished;  // between tasks: about to be idle
-      continue;
+    switch (push(w, task)) {
+      case Push::ok:
+        next_backlog_ = (next_backlog_ + k) % n;
+        sticky_.store(w, std::memory_order_release);  // pairs with try_sticky
+        return true;
+      case Push::closed:
+        in_transition |= !w->finished;  // between tasks: about to be idle
+        break;
+      case Push::full:
+        break;
     }
-    if (w->backlog.size() >= options_.backlog) continue;
-    w->backlog.push_back(std::move(task));
-    ++w->queued;
-    w->backlog_size.store(w->backlog.size(), std::memory_order_relaxed);  // a hint; the lock orders the data
-    next_backlog_ = (next_backlog_ + k) % n;  // stay with this worker until its backlog is full:
-                                              // its lock stays here and it takes big batches
-    sticky_.store(w, std::memory_order_release);  // pairs with try_sticky
-    return true;
   }
   return false;
 }
@@ -205,93 +270,69 @@ void WorkerPool::start_worker_locked(detail::Task first) {
     w->idle_since_ms = 0;
     w->sleeping.store(false, std::memory_order_relaxed);
   } else {
-    w = std::make_unique<Worker>();
-    w->backlog.reserve(options_.backlog);
-    w->batch.reserve(options_.backlog);
+    w = std::make_unique<Worker>(ring_size_);
   }
   Worker* raw = w.get();
   raw->task = std::move(first);
-  {
-    std::lock_guard backlog_lock(raw->backlog_mu);
-    raw->accepting = true;  // busy from the start
-  }
+  raw->closed = false;
   raw->state.store(kTask, std::memory_order_relaxed);  // published by the thread's start
+  raw->tail.store(raw->tail.load(std::memory_order_relaxed) & ~kClosed, std::memory_order_release);  // open
   workers_.push_back(std::move(w));
   started_.fetch_add(1, std::memory_order_relaxed);  // a statistic
   try {
     raw->thread = std::thread([this, raw] { worker_main(raw); });
   } catch (...) {
+    raw->tail.fetch_or(kClosed, std::memory_order_relaxed);
+    raw->closed = true;
+    raw->task.reset();
+    spare_.push_back(std::move(workers_.back()));  // try_sticky may see it already
     workers_.pop_back();
     --busy_;
-    update_capacity_flag_locked();
+    update_fast_path_locked();
     throw;
   }
 }
 
 void WorkerPool::worker_main(Worker* w) {
+  detail::Task task = std::move(w->task);  // the first task, handed over with the start
+  std::uint64_t done = w->completed.load(std::memory_order_relaxed);
   for (;;) {
     try {
-      w->task();
+      task();
     } catch (...) {
       failed_.fetch_add(1, std::memory_order_relaxed);  // a statistic
       report(std::current_exception());
     }
-    w->task.reset();  // the task's captured state goes now, on this worker
-    completed_.fetch_add(1, std::memory_order_relaxed);  // a statistic
-    if (next_task(w)) continue;
+    task.reset();  // the task's captured state goes now, on this worker
+    w->completed.store(++done, std::memory_order_relaxed);  // a statistic, no read-modify-write
+    if (next_task(w, task)) continue;
     if (!park(w)) break;
-    std::lock_guard lock(w->backlog_mu);
-    w->accepting = true;  // handed a task: busy again
+    task = std::move(w->task);  // handed over; the submitter opened our ring
+    w->closed = false;
   }
   std::lock_guard lock(mu_);
   w->finished = true;
   all_done_.notify_all();
 }
 
-// The next task from this worker's own queue: its current batch, else the whole
-// backlog in one swap (one lock hand-over per batch, not per task). A worker
-// whose backlog ran dry keeps accepting one for a moment (a stream of short tasks
-// then never pays for going idle through the pool's lock); after that it stops
-// accepting and returns false (the caller parks it).
-bool WorkerPool::next_task(Worker* w) {
-  auto take = [&] {
-    if (w->batch_next < w->batch.size()) {
-      w->task = std::move(w->batch[w->batch_next++]);
-      return true;
+// The next task from the worker's own ring. A worker whose ring ran dry keeps it
+// open for a moment (a stream of short tasks then never pays for going idle
+// through the pool's lock); then it closes the ring, runs what submitters had
+// claimed before that, and returns false (the caller parks it).
+bool WorkerPool::next_task(Worker* w, detail::Task& out) {
+  if (!w->closed) {
+    if (pop(w, out)) return true;
+    auto until = std::chrono::steady_clock::now() + kRingSpin;
+    for (int i = 0;; ++i) {
+      if (pop(w, out)) return true;
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
+      relax(i);
     }
-    if (w->backlog_size.load(std::memory_order_relaxed) == 0) return false;  // a hint: checked under the lock
-    return swap_in(w);
-  };
-  if (take()) return true;
-  auto until = std::chrono::steady_clock::now() + kBacklogSpin;
-  for (int i = 0;; ++i) {
-    if (take()) return true;
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
-    if (i < 128) {
-      __builtin_ia32_pause();
-    } else {
-      std::this_thread::yield();
-    }
+    w->end = w->tail.fetch_or(kClosed, std::memory_order_relaxed) >> 1;  // from here on nobody queues here
+    w->closed = true;
   }
-  if (swap_in(w, /*stop_accepting_if_empty=*/true)) return true;
-  return false;
-}
-
-// Swaps the (spent) batch with the backlog: the worker gets every queued task at
-// once, and the submitters an empty vector that keeps its capacity (no
-// allocation in steady state). Returns false if the backlog was empty.
-bool WorkerPool::swap_in(Worker* w, bool stop_accepting_if_empty) {
-  w->batch.clear();
-  w->batch_next = 0;
-  std::lock_guard lock(w->backlog_mu);
-  if (w->backlog.empty()) {
-    if (stop_accepting_if_empty) w->accepting = false;  // from here on nobody queues behind this worker
-    return false;
-  }
-  w->batch.swap(w->backlog);
-  w->backlog_size.store(0, std::memory_order_relaxed);  // a hint
-  if (waiting_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // room now: a hint
-  w->task = std::move(w->batch[w->batch_next++]);
+  if (w->head == w->end) return false;
+  for (int i = 0; !pop(w, out); ++i) relax(i);  // claimed: its submitter is writing it now
   return true;
 }
 
@@ -300,7 +341,7 @@ bool WorkerPool::park(Worker* w) {
   {
     std::lock_guard lock(mu_);
     --busy_;
-    update_capacity_flag_locked();
+    update_fast_path_locked();
     if (closing_ || busy_ + idle_.size() >= capacity_) {  // shutting down, or the pool shrank
       if (waiting_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // under mu_
       return false;
@@ -316,11 +357,7 @@ bool WorkerPool::park(Worker* w) {
     auto until = std::chrono::steady_clock::now() + kSpin;
     for (int i = 0; (s = w->state.load(std::memory_order_acquire)) == kIdle; ++i) {  // pairs with submit's release
       if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
-      if (i < 256) {
-        __builtin_ia32_pause();
-      } else {
-        std::this_thread::yield();
-      }
+      relax(i);
     }
   }
   if (s == kIdle) {
@@ -362,7 +399,7 @@ void WorkerPool::tune(std::size_t capacity) {
   if (capacity == 0) throw std::invalid_argument("cistern::WorkerPool::tune: capacity must be at least 1");
   std::lock_guard lock(mu_);
   capacity_ = capacity;
-  update_capacity_flag_locked();
+  update_fast_path_locked();
   while (!idle_.empty() && busy_ + idle_.size() > capacity_) {
     Worker* w = idle_.front();  // the one idle longest
     idle_.erase(idle_.begin());
@@ -374,6 +411,7 @@ void WorkerPool::tune(std::size_t capacity) {
 bool WorkerPool::shutdown(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   closing_ = true;
+  update_fast_path_locked();
   for (Worker* w : idle_) signal(w, kExit);
   idle_.clear();
   slot_free_.notify_all();  // blocked submitters return false
@@ -422,17 +460,19 @@ WorkerPoolStats WorkerPool::stats() const {
     s.idle = idle_.size();
     s.waiting = waiting_.load(std::memory_order_relaxed);  // under mu_
   }
-  s.submitted = submitted_.load(std::memory_order_relaxed);  // statistics
+  // Statistics, without a shared counter on the fast path: tasks handed over or
+  // starting a worker, plus the positions of every ring (each counts the tasks
+  // ever queued in it), plus what each worker counted as run.
+  s.submitted = submitted_.load(std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);  // workers_ and spare_ are stable under it
     for (const auto* list : {&workers_, &spare_})
       for (const auto& w : *list) {
-        std::lock_guard backlog_lock(w->backlog_mu);
-        s.submitted += w->queued;
+        s.submitted += w->tail.load(std::memory_order_relaxed) >> 1;
+        s.completed += w->completed.load(std::memory_order_relaxed);
       }
   }
   s.rejected = rejected_.load(std::memory_order_relaxed);
-  s.completed = completed_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_relaxed);
   s.threads_started = started_.load(std::memory_order_relaxed);
   return s;

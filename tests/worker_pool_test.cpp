@@ -53,6 +53,70 @@ TEST(WorkerPool, EveryTaskRunsExactlyOnceFromFourSubmitters) {
   EXPECT_EQ(wrong, 0);
 }
 
+// The rings behind busy workers, at their edges: tiny and odd backlogs (the bound
+// kept exactly by a second check, the ring wrapping every few tasks), workers
+// that go idle and come back between bursts (a ring closed, drained and opened
+// again, worker objects reused), more submitters than workers and cores.
+TEST(WorkerPool, RingsLoseNothingAcrossWrapsClosesAndReopens) {
+#if CISTERN_TSAN || CISTERN_ASAN
+  constexpr int kPerRound = 3'000;
+#else
+  constexpr int kPerRound = 30'000;
+#endif
+  for (std::size_t backlog : {1u, 2u, 3u, 5u, 64u}) {
+    SCOPED_TRACE(backlog);
+    constexpr int kRounds = 4, kSubmitters = 6;
+    std::vector<std::atomic<std::uint8_t>> runs(kPerRound * kRounds);
+    WorkerPool pool({.capacity = 3, .idle_expiry = 5ms, .backlog = backlog});
+    for (int round = 0; round < kRounds; ++round) {
+      std::vector<std::thread> submitters;
+      for (int s = 0; s < kSubmitters; ++s)
+        submitters.emplace_back([&, s, round] {
+          for (int i = s; i < kPerRound; i += kSubmitters) {
+            const int id = round * kPerRound + i;
+            ASSERT_TRUE(pool.submit([&runs, id] {
+              runs[id].fetch_add(1);
+              if (id % 997 == 0) std::this_thread::sleep_for(50us);  // a busy worker: rings fill up
+            }));
+          }
+        });
+      for (auto& t : submitters) t.join();
+      std::this_thread::sleep_for(round % 2 == 0 ? 1ms : 20ms);  // idle, or expired and restarted
+    }
+    EXPECT_TRUE(pool.shutdown(60s));
+    const auto st = pool.stats();
+    EXPECT_EQ(st.submitted, std::uint64_t(kPerRound) * kRounds);
+    EXPECT_EQ(st.completed, std::uint64_t(kPerRound) * kRounds);
+    long wrong = 0;
+    for (auto& r : runs) wrong += r.load() != 1;
+    EXPECT_EQ(wrong, 0);
+  }
+}
+
+// Captures of any size and alignment run and are destroyed once: small ones
+// inline in a ring slot, larger or over-aligned ones on the heap.
+TEST(WorkerPool, CapturesOfEverySizeAndAlignment) {
+  struct alignas(16) Wide {
+    long double v = 1;
+  };
+  struct Big {
+    char bytes[200] = {};
+  };
+  auto alive = std::make_shared<int>(0);
+  std::atomic<int> ran{0};
+  {
+    WorkerPool pool({.capacity = 2, .backlog = 4});
+    for (int i = 0; i < 1000; ++i) {
+      ASSERT_TRUE(pool.submit([&ran, keep = alive] { ran.fetch_add(1); }));
+      ASSERT_TRUE(pool.submit([&ran, w = Wide{}, keep = alive] { ran.fetch_add(w.v == 1 ? 1 : 1000); }));
+      ASSERT_TRUE(pool.submit([&ran, b = Big{}, keep = alive] { ran.fetch_add(b.bytes[199] == 0 ? 1 : 1000); }));
+    }
+    EXPECT_TRUE(pool.shutdown(60s));
+  }
+  EXPECT_EQ(ran.load(), 3000);
+  EXPECT_EQ(alive.use_count(), 1) << "every capture was destroyed";
+}
+
 TEST(WorkerPool, CapacityIsNeverExceeded) {
   WorkerPool pool({.capacity = 3});
   std::atomic<int> now{0}, peak{0};

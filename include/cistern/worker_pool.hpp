@@ -65,7 +65,8 @@ namespace cistern {
 namespace detail {
 
 // A move-only void() callable with room for small captures inline (no allocation
-// for a lambda of up to kInline bytes).
+// for a lambda of up to kInline bytes with pointer alignment). 56 bytes: with an
+// 8-byte sequence number it fills one cache line of a worker's ring.
 class Task {
  public:
   static constexpr std::size_t kInline = 48;
@@ -73,7 +74,7 @@ class Task {
   Task() noexcept = default;
   template <class F, class D = std::decay_t<F>, class = std::enable_if_t<!std::is_same_v<D, Task>>>
   explicit Task(F&& f) {
-    if constexpr (sizeof(D) <= kInline && alignof(D) <= alignof(std::max_align_t) &&
+    if constexpr (sizeof(D) <= kInline && alignof(D) <= alignof(void*) &&
                   std::is_nothrow_move_constructible_v<D>) {
       ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
       ops_ = &inline_ops<D>;
@@ -126,7 +127,7 @@ class Task {
       [](void* from, void* to) noexcept { *static_cast<D**>(to) = *static_cast<D**>(from); },
       [](void* p) noexcept { delete *static_cast<D**>(p); }};
 
-  alignas(std::max_align_t) unsigned char buf_[kInline];
+  alignas(void*) unsigned char buf_[kInline];
   const Ops* ops_ = nullptr;
 };
 
@@ -148,10 +149,11 @@ class WorkerPool final : private detail::HousekeepingClient {
     bool nonblocking = false;
     // Most submitters blocked at once; more are rejected (false). 0: no bound.
     std::size_t max_waiting = 0;
-    // Tasks a busy worker may hold queued behind its current one (its own queue,
-    // not a shared one), like the buffered worker channel of `ants`. Larger: fewer
-    // blocked submitters and far higher throughput for short tasks; 0: strict
-    // hand-off, submit() waits for an idle worker. Not used with `nonblocking`.
+    // Tasks a busy worker may hold queued behind its current one (its own
+    // lock-free ring, not a shared queue), like the buffered worker channel of
+    // `ants`. Larger: fewer blocked submitters and
+    // far higher throughput for short tasks; 0: strict hand-off, submit() waits
+    // for an idle worker. Not used with `nonblocking`.
     std::size_t backlog = 64;
     // Receives exceptions thrown by tasks. Empty: one line on stderr.
     std::function<void(std::exception_ptr)> on_exception = {};
@@ -210,24 +212,30 @@ class WorkerPool final : private detail::HousekeepingClient {
 
  private:
   struct Worker;
+  enum class Push { ok, full, closed };
 
   bool submit_task(detail::Task&& task);
+  bool try_sticky(detail::Task& task);
+  bool queue_behind_busy_locked(detail::Task& task, bool& in_transition);
+  Push push(Worker* w, detail::Task& task) noexcept;
+  bool pop(Worker* w, detail::Task& out) noexcept;
   void start_worker_locked(detail::Task first);
   void worker_main(Worker* w);
-  bool next_task(Worker* w);  // from its own batch or backlog; false: go idle
-  bool swap_in(Worker* w, bool stop_accepting_if_empty = false);
-  bool park(Worker* w);       // idle until the next task; false: exit
+  bool next_task(Worker* w, detail::Task& out);  // from its own ring; false: go idle
+  bool park(Worker* w);                           // idle until the next task; false: exit
   void housekeep(std::int64_t now_ms) noexcept override;
   void reap_locked(std::vector<std::thread>& out);
-  bool queue_behind_busy_locked(detail::Task& task, bool& in_transition);
+  void update_fast_path_locked() noexcept;
   void report(std::exception_ptr e) noexcept;
 
   Options options_;
+  std::size_t ring_size_;  // options_.backlog rounded up to a power of two (at least 2)
   mutable std::mutex mu_;
   std::condition_variable slot_free_;  // blocked submitters wait here
   std::condition_variable all_done_;   // shutdown waits here
   std::vector<Worker*> idle_;          // LIFO: the most recently idle is used first
   std::vector<std::unique_ptr<Worker>> workers_;  // every live worker
+  std::vector<std::unique_ptr<Worker>> spare_;    // finished workers, kept for reuse: see sticky_
   std::size_t capacity_;
   std::size_t busy_ = 0;
   // Submitters blocked now. Written under mu_; workers also read it without the
@@ -236,14 +244,13 @@ class WorkerPool final : private detail::HousekeepingClient {
   std::size_t next_backlog_ = 0;  // round-robin start for queueing behind busy workers
   // The worker submitters last queued behind, for the fast path (no pool lock).
   // Worker objects are recycled, never freed while the pool lives, so the pointer
-  // is always valid; a worker that does not accept refuses the task.
+  // is always valid; a worker whose ring is closed refuses the task.
   std::atomic<Worker*> sticky_{nullptr};
-  std::atomic<bool> over_capacity_{false};  // busy_ > capacity_, for the fast path
-  std::vector<std::unique_ptr<Worker>> spare_;  // finished workers, for reuse; under mu_
-  bool try_sticky(detail::Task& task);
-  void update_capacity_flag_locked() noexcept;
+  // The fast path is off while the pool is over capacity (after tune()) or closing.
+  std::atomic<bool> no_fast_path_{false};
   bool closing_ = false;
-  std::atomic<std::uint64_t> submitted_{0}, rejected_{0}, completed_{0}, failed_{0}, started_{0};
+  // Statistics. Tasks queued in rings and tasks run are counted per worker (see stats()).
+  std::atomic<std::uint64_t> submitted_{0}, rejected_{0}, failed_{0}, started_{0};
   detail::MetricsRegistration metrics_;
 };
 
