@@ -173,7 +173,9 @@ bool WorkerPool::try_sticky(detail::Task& task) {
 }
 
 void WorkerPool::update_fast_path_locked() noexcept {
-  no_fast_path_.store(closing_ || busy_ > capacity_, std::memory_order_relaxed);  // a hint for try_sticky
+  // A hint for try_sticky: an idle worker is to get the next task, and a pool over
+  // capacity or closing sends every submitter through the lock.
+  no_fast_path_.store(closing_ || busy_ > capacity_ || !idle_.empty(), std::memory_order_relaxed);
 }
 
 bool WorkerPool::submit_task(detail::Task&& task) {
@@ -349,6 +351,7 @@ bool WorkerPool::park(Worker* w) {
     w->state.store(kIdle, std::memory_order_relaxed);  // nobody else can see w until it is in idle_
     w->idle_since_ms = detail::coarse_now_ms();
     idle_.push_back(w);
+    update_fast_path_locked();
     spin = true;  // the newest idle worker is the next to get a task: it must not be asleep
     if (waiting_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // under mu_
   }
@@ -389,6 +392,7 @@ void WorkerPool::housekeep(std::int64_t now_ms) noexcept {
     while (expired < idle_.size() && now_ms - idle_[expired]->idle_since_ms >= options_.idle_expiry.count()) ++expired;
     for (std::size_t i = 0; i < expired; ++i) signal(idle_[i], kExit);
     idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
+    update_fast_path_locked();
     reap_locked(done);
   }
   for (auto& t : done)
@@ -399,21 +403,21 @@ void WorkerPool::tune(std::size_t capacity) {
   if (capacity == 0) throw std::invalid_argument("cistern::WorkerPool::tune: capacity must be at least 1");
   std::lock_guard lock(mu_);
   capacity_ = capacity;
-  update_fast_path_locked();
   while (!idle_.empty() && busy_ + idle_.size() > capacity_) {
     Worker* w = idle_.front();  // the one idle longest
     idle_.erase(idle_.begin());
     signal(w, kExit);
   }
+  update_fast_path_locked();
   slot_free_.notify_all();  // a larger capacity lets blocked submitters start workers
 }
 
 bool WorkerPool::shutdown(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   closing_ = true;
-  update_fast_path_locked();
   for (Worker* w : idle_) signal(w, kExit);
   idle_.clear();
+  update_fast_path_locked();
   slot_free_.notify_all();  // blocked submitters return false
   auto all_finished = [&] {
     return std::all_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->finished; }) &&

@@ -95,6 +95,26 @@ TEST(WorkerPool, RingsLoseNothingAcrossWrapsClosesAndReopens) {
 
 // Captures of any size and alignment run and are destroyed once: small ones
 // inline in a ring slot, larger or over-aligned ones on the heap.
+// An idle worker gets the next task, also when submitters have been queueing
+// behind a busy one (the lock-free path to that worker's ring must not bypass it).
+TEST(WorkerPool, AnIdleWorkerIsPreferredToQueueingBehindABusyOne) {
+  WorkerPool pool({.capacity = 2});
+  std::atomic<bool> release_a{false}, release_b{false}, ran{false};
+  ASSERT_TRUE(pool.submit([&] {
+    while (!release_a.load()) std::this_thread::sleep_for(1ms);
+  }));
+  ASSERT_TRUE(pool.submit([&] {
+    while (!release_b.load()) std::this_thread::sleep_for(1ms);
+  }));
+  ASSERT_TRUE(cistern_test::eventually([&] { return pool.running() == 2; }));
+  ASSERT_TRUE(pool.submit([] {}));  // both busy: queued behind one of them
+  release_b = true;                 // one of them finishes and goes idle
+  ASSERT_TRUE(cistern_test::eventually([&] { return pool.idle() == 1; }));
+  ASSERT_TRUE(pool.submit([&] { ran = true; }));
+  EXPECT_TRUE(cistern_test::eventually([&] { return ran.load(); })) << "it waited behind the busy worker";
+  release_a = true;
+}
+
 TEST(WorkerPool, CapturesOfEverySizeAndAlignment) {
   struct alignas(16) Wide {
     long double v = 1;
