@@ -77,11 +77,21 @@ struct WorkerPool::Worker {
   // while the worker takes no more. Also counts every task ever queued here.
   alignas(64) std::atomic<std::uint64_t> tail{kClosed};
 
-  // The worker's own end.
-  alignas(64) std::uint64_t head = 0;  // the next position to take
-  std::uint64_t end = 0;               // while closed: the first position never claimed
-  bool closed = true;                  // the worker's view of kClosed
-  std::atomic<std::uint64_t> completed{0};  // tasks run; stored by the worker only
+  // The takers' end: the next position to take. The worker takes from here, and
+  // so may other workers that ran out of their own tasks (see next_task()).
+  alignas(64) std::atomic<std::uint64_t> head{0};
+
+  // The worker's own.
+  alignas(64) std::uint64_t end = 0;  // while closed: the first position never claimed
+  bool closed = true;                 // the worker's view of kClosed
+  // Tasks begun and tasks run; stored by the worker only. They differ while it
+  // is in a task.
+  std::atomic<std::uint64_t> started{0}, completed{0};
+  Worker* victim = nullptr;             // a worker with queued tasks, watched for being stuck
+  std::uint64_t victim_completed = 0;   // its count of tasks run when we began watching
+  // The next of every worker the pool ever made (never freed while it lives):
+  // set before the worker is published in all_, read without a lock by find_victim().
+  Worker* next_all = nullptr;
 };
 
 // Queues a task in w's ring, unless it is full (backlog tasks queued) or closed.
@@ -116,14 +126,25 @@ WorkerPool::Push WorkerPool::push(Worker* w, detail::Task& task) noexcept {
   }
 }
 
-// Takes the next task from the worker's own ring, if it is there. The worker only.
+// Takes the task at the head of w's ring, if there is one: w's worker, or
+// another worker stealing. Each position goes to exactly one taker (the CAS).
 bool WorkerPool::pop(Worker* w, detail::Task& out) noexcept {
-  const std::uint64_t pos = w->head;
-  Slot& s = w->ring[pos & w->mask];
-  if (s.seq.load(std::memory_order_acquire) != pos + 1) return false;  // pairs with push's release
-  out = std::move(s.task);
-  s.seq.store(pos + w->mask + 1, std::memory_order_release);  // free for the next lap
-  w->head = pos + 1;
+  std::uint64_t pos = w->head.load(std::memory_order_relaxed);
+  Slot* s;
+  for (;;) {
+    s = &w->ring[pos & w->mask];
+    const std::uint64_t seq = s->seq.load(std::memory_order_acquire);  // pairs with push's release
+    const auto lag = static_cast<std::int64_t>(seq - (pos + 1));
+    if (lag == 0) {
+      if (w->head.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) break;
+    } else if (lag < 0) {
+      return false;  // empty, or its submitter is still writing it
+    } else {
+      pos = w->head.load(std::memory_order_relaxed);  // another taker was first
+    }
+  }
+  out = std::move(s->task);
+  s->seq.store(pos + w->mask + 1, std::memory_order_release);  // free for the next lap
   // Blocked submitters wait for room: tell them every half ring (a hint read
   // without a fence; a wake-up this misses comes with a later one or with park()).
   if ((pos & (w->mask >> 1)) == 0 && waiting_.load(std::memory_order_relaxed) != 0) {
@@ -131,6 +152,21 @@ bool WorkerPool::pop(Worker* w, detail::Task& out) noexcept {
     slot_free_.notify_one();
   }
   return true;
+}
+
+// Another worker in a task with tasks queued behind it, to watch while we wait
+// for our own (see next_task()).
+WorkerPool::Worker* WorkerPool::find_victim(Worker* self) noexcept {
+  for (Worker* v = all_.load(std::memory_order_acquire); v != nullptr; v = v->next_all) {  // pairs with the publish
+    if (v == self) continue;
+    const std::uint64_t done = v->completed.load(std::memory_order_relaxed);
+    if (v->started.load(std::memory_order_relaxed) != done &&
+        v->head.load(std::memory_order_relaxed) < (v->tail.load(std::memory_order_relaxed) >> 1)) {
+      self->victim_completed = done;
+      return v;
+    }
+  }
+  return nullptr;
 }
 
 WorkerPool::WorkerPool(Options options)
@@ -273,6 +309,8 @@ void WorkerPool::start_worker_locked(detail::Task first) {
     w->sleeping.store(false, std::memory_order_relaxed);
   } else {
     w = std::make_unique<Worker>(ring_size_);
+    w->next_all = all_.load(std::memory_order_relaxed);  // under mu_: the only writer
+    all_.store(w.get(), std::memory_order_release);       // pairs with find_victim()
   }
   Worker* raw = w.get();
   raw->task = std::move(first);
@@ -299,6 +337,7 @@ void WorkerPool::worker_main(Worker* w) {
   detail::Task task = std::move(w->task);  // the first task, handed over with the start
   std::uint64_t done = w->completed.load(std::memory_order_relaxed);
   for (;;) {
+    w->started.store(done + 1, std::memory_order_relaxed);  // a hint for find_victim()
     try {
       task();
     } catch (...) {
@@ -319,23 +358,48 @@ void WorkerPool::worker_main(Worker* w) {
 
 // The next task from the worker's own ring. A worker whose ring ran dry keeps it
 // open for a moment (a stream of short tasks then never pays for going idle
-// through the pool's lock); then it closes the ring, runs what submitters had
-// claimed before that, and returns false (the caller parks it).
+// through the pool's lock); then it closes its ring, runs what submitters had
+// claimed before that (unless another worker took it), and returns false (the
+// caller parks it).
+// Meanwhile it watches one other worker that is in a task with tasks queued
+// behind it: if that task is still running at the end of the moment, the queued
+// ones are waiting behind a long task, and this worker takes them, one at a time
+// while the other stays in it. A worker that keeps up with its ring, or is only
+// descheduled between tasks, is left alone: taking from it would share its lines
+// and keep one more thread running than there are cores for.
 bool WorkerPool::next_task(Worker* w, detail::Task& out) {
   if (!w->closed) {
     if (pop(w, out)) return true;
+    if (taken_from_stuck(w, out)) return true;
+    w->victim = find_victim(w);
     auto until = std::chrono::steady_clock::now() + kRingSpin;
     for (int i = 0;; ++i) {
       if (pop(w, out)) return true;
       if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
       relax(i);
     }
+    if (taken_from_stuck(w, out)) return true;
+    w->victim = nullptr;
     w->end = w->tail.fetch_or(kClosed, std::memory_order_relaxed) >> 1;  // from here on nobody queues here
     w->closed = true;
   }
-  if (w->head == w->end) return false;
-  for (int i = 0; !pop(w, out); ++i) relax(i);  // claimed: its submitter is writing it now
-  return true;
+  for (int i = 0;; ++i) {
+    if (pop(w, out)) return true;
+    if (w->head.load(std::memory_order_relaxed) == w->end) return false;  // all taken, by us or others
+    relax(i);  // claimed: its submitter is writing it now
+  }
+}
+
+// A task from the watched worker, if it is still in the task it was in when we
+// began watching.
+bool WorkerPool::taken_from_stuck(Worker* w, detail::Task& out) noexcept {
+  Worker* v = w->victim;
+  if (v == nullptr) return false;
+  if (v->completed.load(std::memory_order_relaxed) == w->victim_completed &&
+      v->started.load(std::memory_order_relaxed) != w->victim_completed && pop(v, out))
+    return true;
+  w->victim = nullptr;
+  return false;
 }
 
 bool WorkerPool::park(Worker* w) {

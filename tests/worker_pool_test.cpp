@@ -76,7 +76,7 @@ TEST(WorkerPool, RingsLoseNothingAcrossWrapsClosesAndReopens) {
             const int id = round * kPerRound + i;
             ASSERT_TRUE(pool.submit([&runs, id] {
               runs[id].fetch_add(1);
-              if (id % 997 == 0) std::this_thread::sleep_for(50us);  // a busy worker: rings fill up
+              if (id % 997 == 0) std::this_thread::sleep_for(200us);  // a long task: rings fill, others take them
             }));
           }
         });
@@ -112,6 +112,26 @@ TEST(WorkerPool, AnIdleWorkerIsPreferredToQueueingBehindABusyOne) {
   ASSERT_TRUE(cistern_test::eventually([&] { return pool.idle() == 1; }));
   ASSERT_TRUE(pool.submit([&] { ran = true; }));
   EXPECT_TRUE(cistern_test::eventually([&] { return ran.load(); })) << "it waited behind the busy worker";
+  release_a = true;
+}
+
+// Tasks queued behind a worker stuck in a long task are taken by a worker that
+// runs out of its own work, rather than waiting for the long one to finish.
+TEST(WorkerPool, QueuedTasksDoNotWaitBehindASlowTaskWhileAnotherWorkerIsFree) {
+  WorkerPool pool({.capacity = 2});
+  std::atomic<bool> release_a{false}, release_b{false};
+  std::atomic<int> ran{0};
+  ASSERT_TRUE(pool.submit([&] {
+    while (!release_a.load()) std::this_thread::sleep_for(1ms);
+  }));
+  ASSERT_TRUE(pool.submit([&] {
+    while (!release_b.load()) std::this_thread::sleep_for(1ms);
+  }));
+  ASSERT_TRUE(cistern_test::eventually([&] { return pool.running() == 2; }));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pool.submit([&] { ran.fetch_add(1); }));  // queued
+  release_b = true;  // one worker is free now; the other is still in its long task
+  EXPECT_TRUE(cistern_test::eventually([&] { return ran.load() == 3; }))
+      << ran.load() << " of 3 queued tasks ran while a worker was free";
   release_a = true;
 }
 

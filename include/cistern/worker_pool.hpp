@@ -219,6 +219,8 @@ class WorkerPool final : private detail::HousekeepingClient {
   bool queue_behind_busy_locked(detail::Task& task, bool& in_transition);
   Push push(Worker* w, detail::Task& task) noexcept;
   bool pop(Worker* w, detail::Task& out) noexcept;
+  Worker* find_victim(Worker* self) noexcept;
+  bool taken_from_stuck(Worker* w, detail::Task& out) noexcept;
   void start_worker_locked(detail::Task first);
   void worker_main(Worker* w);
   bool next_task(Worker* w, detail::Task& out);  // from its own ring; false: go idle
@@ -236,6 +238,7 @@ class WorkerPool final : private detail::HousekeepingClient {
   std::vector<Worker*> idle_;          // LIFO: the most recently idle is used first
   std::vector<std::unique_ptr<Worker>> workers_;  // every live worker
   std::vector<std::unique_ptr<Worker>> spare_;    // finished workers, kept for reuse: see sticky_
+  std::atomic<Worker*> all_{nullptr};  // every worker ever made, linked by next_all, for find_victim()
   std::size_t capacity_;
   std::size_t busy_ = 0;
   // Submitters blocked now. Written under mu_; workers also read it without the
