@@ -42,7 +42,8 @@ constexpr std::uint64_t kClosed = 1;
 
 // One cache line per queued task: the sequence number says whose turn the slot is
 // (Vyukov's bounded queue): seq == pos, free for the submitter claiming position
-// pos; seq == pos + 1, holds that task for the worker.
+// pos; seq == pos + 1, holds that task for a taker; seq == pos + ring size, taken,
+// free for the next lap.
 struct alignas(64) Slot {
   std::atomic<std::uint64_t> seq{0};
   detail::Task task;
@@ -109,7 +110,8 @@ WorkerPool::Push WorkerPool::push(Worker* w, detail::Task& task) noexcept {
       // `backlog` positions back must have been taken (its slot is a lap ahead).
       if (ring_size_ != options_.backlog && pos >= options_.backlog) {
         const std::uint64_t back = pos - options_.backlog;
-        if (w->ring[back & w->mask].seq.load(std::memory_order_acquire) != back + ring_size_) return Push::full;
+        const std::uint64_t back_seq = w->ring[back & w->mask].seq.load(std::memory_order_acquire);
+        if (static_cast<std::int64_t>(back_seq - (back + ring_size_)) < 0) return Push::full;
       }
       // A relaxed CAS: the slot's own sequence number orders its contents, and
       // the worker's close is a read-modify-write on the same word.
@@ -126,8 +128,8 @@ WorkerPool::Push WorkerPool::push(Worker* w, detail::Task& task) noexcept {
   }
 }
 
-// Takes the task at the head of w's ring, if there is one: w's worker, or
-// another worker stealing. Each position goes to exactly one taker (the CAS).
+// Takes the task at the head of w's ring, if there is one: w's worker, or another
+// worker taking from a stuck one. Each position goes to exactly one taker (the CAS).
 bool WorkerPool::pop(Worker* w, detail::Task& out) noexcept {
   std::uint64_t pos = w->head.load(std::memory_order_relaxed);
   Slot* s;

@@ -8,9 +8,11 @@
 //   straight to an idle worker — each worker has its own task slot and wake-up;
 //   there is no shared task queue — or starts a new worker. When `capacity`
 //   workers are busy, it queues the task behind a busy worker (each holds at most
-//   `backlog`, in its own queue), and when those are full it waits for a worker
-//   (or returns false at once with `nonblocking`, or when `max_waiting`
-//   submitters already wait).
+//   `backlog`, in its own lock-free ring; a stream of tasks from one thread goes
+//   to one ring without the pool's lock), and when those are full it waits for a
+//   worker (or returns false at once with `nonblocking`, or when `max_waiting`
+//   submitters already wait). Tasks queued behind a worker that is stuck in a
+//   long task are taken by a worker that runs out of its own within ~50 µs.
 //
 //   cistern::WorkerPool pool({.capacity = 16, .name = "exports"});
 //   pool.submit([job = std::move(job)] { job.run(); });
@@ -32,9 +34,9 @@
 // must not call shutdown() or destroy its own pool.
 //
 // When not to use it
-//   - Millions of sub-microsecond tasks: batch them, or use a work-stealing
-//     scheduler (TBB, a parallel algorithm); a hand-off per task costs more than
-//     such a task.
+//   - A data-parallel loop over millions of elements: a parallel algorithm or
+//     TBB splits the range; a task per element (tens of ns each, here) costs
+//     more than such work.
 //   - Work that waits on I/O most of the time: an event loop or coroutines scale
 //     further than one thread per waiting task.
 #pragma once
