@@ -2,11 +2,20 @@
 // usual design), std::async and a thread per task. Every contender runs with the
 // same number of threads (2, the machine's cores).
 //
-//   BM_Tiny_*     1e6 tasks that increment a counter (1e4 for thread-per-task)
+//   BM_Tiny_*     1e6 tasks that each count one on their own thread (1e5 for
+//                 std::async, 1e4 for thread-per-task); every count is checked
+//   BM_TinyShared_*  1e6 tasks that increment one shared atomic counter: when
+//                 both workers run, that line moves between the cores for each
+//                 task (~160 ns a trip on this VM), which measures the task more
+//                 than the pool
+//   BM_TinyBusyHost_*  the same with one more thread spinning throughout, as
+//                 another busy process on a shared host would (backlog 64, the
+//                 default, and 1024 for WorkerPool)
 //   BM_Work_*     1e5 tasks of ~10 us of work
 //   BM_Latency_*  submit-to-start latency with an idle pool: warm (the pool ran a
 //                 task 200 us earlier) and cold (idle for 20 ms); p50/p99 counters
-// Reports threads created per run as a counter.
+// Reports threads created per run and the peak resident set size of the process
+// during the case (peak_rss_MiB, reset before each case) as counters.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -14,9 +23,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -75,31 +86,113 @@ void work_10us() {
   }
 }
 
-template <class Body>
-void run_tasks(benchmark::State& state, long tasks, Body body) {
-  for (auto _ : state) body(tasks);
-  state.SetItemsProcessed(state.iterations() * tasks);
+// The tiny task: counts one on its own thread. Each thread adds its count to
+// g_ran when it exits, so after the pool's threads are joined g_ran must equal
+// the tasks submitted.
+std::atomic<long> g_ran{0};
+struct RunCount {
+  long n = 0;
+  ~RunCount() { g_ran.fetch_add(n, std::memory_order_relaxed); }
+};
+thread_local RunCount t_ran;
+void tiny_task() { ++t_ran.n; }
+
+void check_ran(benchmark::State& state, long expected) {
+  if (g_ran.exchange(0) != expected) state.SkipWithError("a task was lost or ran twice");
 }
 
+// The process's peak resident set size (VmHWM) since the last reset, in MiB.
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+template <class Body>
+void run_tasks(benchmark::State& state, long tasks, Body body) {
+  reset_peak_rss();
+  for (auto _ : state) body(tasks);
+  state.SetItemsProcessed(state.iterations() * tasks);
+  state.counters["peak_rss_MiB"] = peak_rss_mib();
+}
+
+// Another busy process on the host: one thread spinning while it lives.
+class BusyHost {
+ public:
+  BusyHost() : thread_([this] {
+    while (!stop_.load(std::memory_order_relaxed)) {
+    }
+  }) {}
+  ~BusyHost() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 void BM_Tiny_WorkerPool(benchmark::State& state) {
+  run_tasks(state, 1'000'000, [&](long tasks) {
+    {
+      cistern::WorkerPool pool({.capacity = kThreads});
+      for (long i = 0; i < tasks; ++i) pool.submit(tiny_task);
+      pool.shutdown(std::chrono::minutes(1));
+      state.counters["threads"] = double(pool.stats().threads_started);
+    }
+    check_ran(state, tasks);
+  });
+}
+void BM_Tiny_QueuePool(benchmark::State& state) {
+  run_tasks(state, 1'000'000, [&](long tasks) {
+    {
+      QueuePool pool(kThreads);
+      for (long i = 0; i < tasks; ++i) pool.submit(tiny_task);
+    }
+    check_ran(state, tasks);
+    state.counters["threads"] = kThreads;
+  });
+}
+void BM_TinyShared_WorkerPool(benchmark::State& state) {
   std::atomic<long> n{0};
   run_tasks(state, 1'000'000, [&](long tasks) {
     cistern::WorkerPool pool({.capacity = kThreads});
     for (long i = 0; i < tasks; ++i) pool.submit([&n] { n.fetch_add(1, std::memory_order_relaxed); });
     pool.shutdown(std::chrono::minutes(1));
-    state.counters["threads"] = double(pool.stats().threads_started);
   });
 }
-void BM_Tiny_QueuePool(benchmark::State& state) {
+void BM_TinyShared_QueuePool(benchmark::State& state) {
   std::atomic<long> n{0};
   run_tasks(state, 1'000'000, [&](long tasks) {
     QueuePool pool(kThreads);
     for (long i = 0; i < tasks; ++i) pool.submit([&n] { n.fetch_add(1, std::memory_order_relaxed); });
-    state.counters["threads"] = kThreads;
+  });
+}
+void BM_TinyBusyHost_WorkerPool(benchmark::State& state) {
+  BusyHost host;
+  run_tasks(state, 1'000'000, [&](long tasks) {
+    {
+      cistern::WorkerPool pool({.capacity = kThreads, .backlog = std::size_t(state.range(0))});
+      for (long i = 0; i < tasks; ++i) pool.submit(tiny_task);
+      pool.shutdown(std::chrono::minutes(1));
+    }
+    check_ran(state, tasks);
+  });
+}
+void BM_TinyBusyHost_QueuePool(benchmark::State& state) {
+  BusyHost host;
+  run_tasks(state, 1'000'000, [&](long tasks) {
+    {
+      QueuePool pool(kThreads);
+      for (long i = 0; i < tasks; ++i) pool.submit(tiny_task);
+    }
+    check_ran(state, tasks);
   });
 }
 void BM_Tiny_StdAsync(benchmark::State& state) {
-  std::atomic<long> n{0};
   run_tasks(state, 100'000, [&](long tasks) {
     // At most 256 outstanding: each std::async(launch::async) is a thread until
     // its future is collected.
@@ -109,16 +202,17 @@ void BM_Tiny_StdAsync(benchmark::State& state) {
         f.front().get();
         f.pop_front();
       }
-      f.push_back(std::async(std::launch::async, [&n] { n.fetch_add(1, std::memory_order_relaxed); }));
+      f.push_back(std::async(std::launch::async, tiny_task));
     }
-    for (auto& x : f) x.get();
+    for (auto& x : f) x.get();  // joins its thread (libstdc++): its count is in
+    check_ran(state, tasks);
     state.counters["threads"] = double(tasks);
   });
 }
 void BM_Tiny_ThreadPerTask(benchmark::State& state) {
-  std::atomic<long> n{0};
   run_tasks(state, 10'000, [&](long tasks) {
-    for (long i = 0; i < tasks; ++i) std::thread([&n] { n.fetch_add(1, std::memory_order_relaxed); }).join();
+    for (long i = 0; i < tasks; ++i) std::thread(tiny_task).join();
+    check_ran(state, tasks);
     state.counters["threads"] = double(tasks);
   });
 }
@@ -139,6 +233,10 @@ void BM_Work_QueuePool(benchmark::State& state) {
 
 BENCHMARK(BM_Tiny_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_Tiny_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_TinyShared_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_TinyShared_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_TinyBusyHost_WorkerPool)->ArgName("backlog")->Arg(64)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_TinyBusyHost_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_Tiny_StdAsync)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_Tiny_ThreadPerTask)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_Work_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);

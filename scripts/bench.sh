@@ -29,7 +29,6 @@ if [[ -x build/release/bench/resource_pool_bench ]]; then
     --benchmark_out="$out/resource_pool_bench.json" >"$out/resource_pool_bench.txt"
 fi
 echo "== worker_pool_bench"
-build/release/bench/worker_pool_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
-  --benchmark_out_format=json --benchmark_filter="$filter" \
+build/release/bench/worker_pool_bench "${common[@]}" --benchmark_filter="$filter" \
   --benchmark_out="$out/worker_pool_bench.json" >"$out/worker_pool_bench.txt"
 python3 scripts/bench_report.py "$out"/*.json | tee "$out/report.md"

@@ -158,11 +158,16 @@ def other_tables(med):
         ("WorkerPool (2 threads for every contender)", [
             ("BM_Tiny_WorkerPool/iterations:3/real_time", "1e6 tiny tasks: WorkerPool"),
             ("BM_Tiny_QueuePool/iterations:3/real_time", "1e6 tiny tasks: mutex+condvar queue pool"),
+            ("BM_TinyBusyHost_WorkerPool/backlog:64/iterations:3/real_time",
+             "1e6 tiny tasks, busy host: WorkerPool (backlog 64)"),
+            ("BM_TinyBusyHost_WorkerPool/backlog:1024/iterations:3/real_time",
+             "1e6 tiny tasks, busy host: WorkerPool (backlog 1024)"),
+            ("BM_TinyBusyHost_QueuePool/iterations:3/real_time", "1e6 tiny tasks, busy host: queue pool"),
             ("BM_Tiny_StdAsync/iterations:1/real_time", "1e5 tiny tasks: std::async (256 outstanding)"),
             ("BM_Tiny_ThreadPerTask/iterations:1/real_time", "1e4 tiny tasks: a thread per task"),
             ("BM_Work_WorkerPool/iterations:2/real_time", "1e5 tasks of 10 us: WorkerPool"),
             ("BM_Work_QueuePool/iterations:2/real_time", "1e5 tasks of 10 us: queue pool")], False,
-            ("items_per_second", "threads")),
+            ("items_per_second", "threads", "peak_rss_MiB")),
         ("Submit-to-start latency with an idle pool (warm: busy 200 us before; cold: idle 20 ms)", [
             ("BM_Latency_WorkerPool/gap_us:200/iterations:400/real_time", "WorkerPool, warm"),
             ("BM_Latency_QueuePool/gap_us:200/iterations:400/real_time", "queue pool, warm"),
