@@ -162,6 +162,7 @@ void BM_TinyShared_WorkerPool(benchmark::State& state) {
     cistern::WorkerPool pool({.capacity = kThreads});
     for (long i = 0; i < tasks; ++i) pool.submit([&n] { n.fetch_add(1, std::memory_order_relaxed); });
     pool.shutdown(std::chrono::minutes(1));
+    state.counters["threads"] = double(pool.stats().threads_started);
   });
 }
 void BM_TinyShared_QueuePool(benchmark::State& state) {
@@ -169,6 +170,7 @@ void BM_TinyShared_QueuePool(benchmark::State& state) {
   run_tasks(state, 1'000'000, [&](long tasks) {
     QueuePool pool(kThreads);
     for (long i = 0; i < tasks; ++i) pool.submit([&n] { n.fetch_add(1, std::memory_order_relaxed); });
+    state.counters["threads"] = kThreads;
   });
 }
 void BM_TinyBusyHost_WorkerPool(benchmark::State& state) {
@@ -178,6 +180,7 @@ void BM_TinyBusyHost_WorkerPool(benchmark::State& state) {
       cistern::WorkerPool pool({.capacity = kThreads, .backlog = std::size_t(state.range(0))});
       for (long i = 0; i < tasks; ++i) pool.submit(tiny_task);
       pool.shutdown(std::chrono::minutes(1));
+      state.counters["threads"] = double(pool.stats().threads_started);
     }
     check_ran(state, tasks);
   });
@@ -190,6 +193,7 @@ void BM_TinyBusyHost_QueuePool(benchmark::State& state) {
       for (long i = 0; i < tasks; ++i) pool.submit(tiny_task);
     }
     check_ran(state, tasks);
+    state.counters["threads"] = kThreads;
   });
 }
 void BM_Tiny_StdAsync(benchmark::State& state) {
@@ -222,12 +226,14 @@ void BM_Work_WorkerPool(benchmark::State& state) {
     cistern::WorkerPool pool({.capacity = kThreads});
     for (long i = 0; i < tasks; ++i) pool.submit(work_10us);
     pool.shutdown(std::chrono::minutes(1));
+    state.counters["threads"] = double(pool.stats().threads_started);
   });
 }
 void BM_Work_QueuePool(benchmark::State& state) {
   run_tasks(state, 100'000, [&](long tasks) {
     QueuePool pool(kThreads);
     for (long i = 0; i < tasks; ++i) pool.submit(work_10us);
+    state.counters["threads"] = kThreads;
   });
 }
 

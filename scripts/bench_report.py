@@ -158,6 +158,8 @@ def other_tables(med):
         ("WorkerPool (2 threads for every contender)", [
             ("BM_Tiny_WorkerPool/iterations:3/real_time", "1e6 tiny tasks: WorkerPool"),
             ("BM_Tiny_QueuePool/iterations:3/real_time", "1e6 tiny tasks: mutex+condvar queue pool"),
+            ("BM_TinyShared_WorkerPool/iterations:3/real_time", "1e6 tiny tasks on one shared counter: WorkerPool"),
+            ("BM_TinyShared_QueuePool/iterations:3/real_time", "1e6 tiny tasks on one shared counter: queue pool"),
             ("BM_TinyBusyHost_WorkerPool/backlog:64/iterations:3/real_time",
              "1e6 tiny tasks, busy host: WorkerPool (backlog 64)"),
             ("BM_TinyBusyHost_WorkerPool/backlog:1024/iterations:3/real_time",
