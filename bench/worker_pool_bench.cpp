@@ -135,10 +135,11 @@ class BusyHost {
   std::thread thread_;
 };
 
-void BM_Tiny_WorkerPool(benchmark::State& state) {
+// 1e6 tiny tasks through each pool, every count checked.
+void tiny_through_worker_pool(benchmark::State& state, std::size_t backlog) {
   run_tasks(state, 1'000'000, [&](long tasks) {
     {
-      cistern::WorkerPool pool({.capacity = kThreads});
+      cistern::WorkerPool pool({.capacity = kThreads, .backlog = backlog});
       for (long i = 0; i < tasks; ++i) pool.submit(tiny_task);
       pool.shutdown(std::chrono::minutes(1));
       state.counters["threads"] = double(pool.stats().threads_started);
@@ -146,7 +147,7 @@ void BM_Tiny_WorkerPool(benchmark::State& state) {
     check_ran(state, tasks);
   });
 }
-void BM_Tiny_QueuePool(benchmark::State& state) {
+void tiny_through_queue_pool(benchmark::State& state) {
   run_tasks(state, 1'000'000, [&](long tasks) {
     {
       QueuePool pool(kThreads);
@@ -156,6 +157,8 @@ void BM_Tiny_QueuePool(benchmark::State& state) {
     state.counters["threads"] = kThreads;
   });
 }
+void BM_Tiny_WorkerPool(benchmark::State& state) { tiny_through_worker_pool(state, cistern::WorkerPool::Options{}.backlog); }
+void BM_Tiny_QueuePool(benchmark::State& state) { tiny_through_queue_pool(state); }
 void BM_TinyShared_WorkerPool(benchmark::State& state) {
   std::atomic<long> n{0};
   run_tasks(state, 1'000'000, [&](long tasks) {
@@ -175,26 +178,11 @@ void BM_TinyShared_QueuePool(benchmark::State& state) {
 }
 void BM_TinyBusyHost_WorkerPool(benchmark::State& state) {
   BusyHost host;
-  run_tasks(state, 1'000'000, [&](long tasks) {
-    {
-      cistern::WorkerPool pool({.capacity = kThreads, .backlog = std::size_t(state.range(0))});
-      for (long i = 0; i < tasks; ++i) pool.submit(tiny_task);
-      pool.shutdown(std::chrono::minutes(1));
-      state.counters["threads"] = double(pool.stats().threads_started);
-    }
-    check_ran(state, tasks);
-  });
+  tiny_through_worker_pool(state, std::size_t(state.range(0)));
 }
 void BM_TinyBusyHost_QueuePool(benchmark::State& state) {
   BusyHost host;
-  run_tasks(state, 1'000'000, [&](long tasks) {
-    {
-      QueuePool pool(kThreads);
-      for (long i = 0; i < tasks; ++i) pool.submit(tiny_task);
-    }
-    check_ran(state, tasks);
-    state.counters["threads"] = kThreads;
-  });
+  tiny_through_queue_pool(state);
 }
 void BM_Tiny_StdAsync(benchmark::State& state) {
   run_tasks(state, 100'000, [&](long tasks) {
