@@ -24,7 +24,7 @@ constexpr auto kSpin = std::chrono::microseconds(1000);
 constexpr auto kRingSpin = std::chrono::microseconds(50);
 // How long a submitter that found every ring full (or a worker between tasks)
 // retries before it sleeps: a futex wake-up costs microseconds here, a ring of
-// short tasks drains in less.
+// short tasks drains in less. (Not on a busy machine: see submitter_spin_step.)
 constexpr auto kSubmitSpin = std::chrono::microseconds(50);
 
 // Waits a little in a spin loop: pause first, then give the vCPU away (the
@@ -35,6 +35,38 @@ inline void relax(int i) noexcept {
   } else {
     std::this_thread::yield();
   }
+}
+
+// A submitter's wait for room. A yield that hands the vCPU to a worker of a
+// short-task stream comes back within microseconds (it drains a ring and yields
+// back); on a busy machine, one that hands it to another process comes back a
+// whole scheduler slice later, milliseconds in which the rings may run dry.
+// After such a slow yield this thread waits by sleeping instead, for 100 ms:
+// woken by pop() at half a ring, a sleeping thread runs at once. (Thread-local:
+// it is the machine that is busy, not one pool.)
+constexpr std::int64_t kSlowYieldNs = 200'000;
+constexpr std::int64_t kSleepInsteadNs = 100'000'000;
+constinit thread_local std::int64_t t_sleep_instead_until_ns = 0;
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// One step of a submitter's spin: pause, then yield. Returns false when the
+// submitter should sleep instead.
+bool submitter_spin_step(int i) noexcept {
+  if (i < 64) {
+    __builtin_ia32_pause();
+    return true;
+  }
+  const std::int64_t before = now_ns();
+  if (before < t_sleep_instead_until_ns) return false;
+  std::this_thread::yield();
+  const std::int64_t after = now_ns();
+  if (after - before < kSlowYieldNs) return true;
+  t_sleep_instead_until_ns = after + kSleepInsteadNs;
+  return false;
 }
 
 // The low bit of a ring's tail: set while its worker takes no more tasks.
@@ -263,8 +295,9 @@ bool WorkerPool::submit_task(detail::Task&& task) {
     if (spin_until == std::chrono::steady_clock::time_point{}) spin_until = now + kSubmitSpin;
     if (now < spin_until) {
       lock.unlock();
-      relax(round);
+      const bool spin_on = submitter_spin_step(round);
       lock.lock();
+      if (!spin_on) spin_until = now;  // sleep from here on in this wait
       continue;
     }
     if (options_.max_waiting != 0 && waiting_.load(std::memory_order_relaxed) >= options_.max_waiting) break;
