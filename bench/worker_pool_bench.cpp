@@ -12,6 +12,7 @@
 //                 another busy process on a shared host would (backlog 64, the
 //                 default, and 1024 for WorkerPool)
 //   BM_Work_*     1e5 tasks of ~10 us of work
+//   BM_WorkBusyHost_*  the same with two more threads spinning throughout
 //   BM_Latency_*  submit-to-start latency with an idle pool: warm (the pool ran a
 //                 task 200 us earlier) and cold (idle for 20 ms); p50/p99 counters
 // Reports threads created per run and the peak resident set size of the process
@@ -118,21 +119,24 @@ void run_tasks(benchmark::State& state, long tasks, Body body) {
   state.counters["peak_rss_MiB"] = peak_rss_mib();
 }
 
-// Another busy process on the host: one thread spinning while it lives.
+// Other busy processes on the host: `n` threads spinning while it lives.
 class BusyHost {
  public:
-  BusyHost() : thread_([this] {
-    while (!stop_.load(std::memory_order_relaxed)) {
-    }
-  }) {}
+  explicit BusyHost(int n = 1) {
+    for (int i = 0; i < n; ++i)
+      threads_.emplace_back([this] {
+        while (!stop_.load(std::memory_order_relaxed)) {
+        }
+      });
+  }
   ~BusyHost() {
     stop_ = true;
-    thread_.join();
+    for (auto& t : threads_) t.join();
   }
 
  private:
   std::atomic<bool> stop_{false};
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 // 1e6 tiny tasks through each pool, every count checked.
@@ -233,8 +237,29 @@ BENCHMARK(BM_TinyBusyHost_WorkerPool)->ArgName("backlog")->Arg(64)->Arg(1024)->U
 BENCHMARK(BM_TinyBusyHost_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_Tiny_StdAsync)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_Tiny_ThreadPerTask)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+// 10 us tasks with two more busy threads: the two vCPUs are oversubscribed.
+void BM_WorkBusyHost_WorkerPool(benchmark::State& state) {
+  BusyHost host(2);
+  run_tasks(state, 100'000, [&](long tasks) {
+    cistern::WorkerPool pool({.capacity = kThreads});
+    for (long i = 0; i < tasks; ++i) pool.submit(work_10us);
+    pool.shutdown(std::chrono::minutes(1));
+    state.counters["threads"] = double(pool.stats().threads_started);
+  });
+}
+void BM_WorkBusyHost_QueuePool(benchmark::State& state) {
+  BusyHost host(2);
+  run_tasks(state, 100'000, [&](long tasks) {
+    QueuePool pool(kThreads);
+    for (long i = 0; i < tasks; ++i) pool.submit(work_10us);
+    state.counters["threads"] = kThreads;
+  });
+}
+
 BENCHMARK(BM_Work_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 BENCHMARK(BM_Work_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_WorkBusyHost_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_WorkBusyHost_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 // ---------------------------------------------------------------------------
 

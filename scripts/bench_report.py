@@ -168,7 +168,9 @@ def other_tables(med):
             ("BM_Tiny_StdAsync/iterations:1/real_time", "1e5 tiny tasks: std::async (256 outstanding)"),
             ("BM_Tiny_ThreadPerTask/iterations:1/real_time", "1e4 tiny tasks: a thread per task"),
             ("BM_Work_WorkerPool/iterations:2/real_time", "1e5 tasks of 10 us: WorkerPool"),
-            ("BM_Work_QueuePool/iterations:2/real_time", "1e5 tasks of 10 us: queue pool")], False,
+            ("BM_Work_QueuePool/iterations:2/real_time", "1e5 tasks of 10 us: queue pool"),
+            ("BM_WorkBusyHost_WorkerPool/iterations:1/real_time", "1e5 tasks of 10 us, busier host: WorkerPool"),
+            ("BM_WorkBusyHost_QueuePool/iterations:1/real_time", "1e5 tasks of 10 us, busier host: queue pool")], False,
             ("items_per_second", "threads", "peak_rss_MiB")),
         ("Submit-to-start latency with an idle pool (warm: busy 200 us before; cold: idle 20 ms)", [
             ("BM_Latency_WorkerPool/gap_us:200/iterations:400/real_time", "WorkerPool, warm"),
