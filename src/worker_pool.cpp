@@ -567,13 +567,9 @@ WorkerPoolStats WorkerPool::stats() const {
   // starting a worker, plus the positions of every ring (each counts the tasks
   // ever queued in it), plus what each worker counted as run.
   s.submitted = submitted_.load(std::memory_order_relaxed);
-  {
-    std::lock_guard lock(mu_);  // workers_ and spare_ are stable under it
-    for (const auto* list : {&workers_, &spare_})
-      for (const auto& w : *list) {
-        s.submitted += w->tail.load(std::memory_order_relaxed) >> 1;
-        s.completed += w->completed.load(std::memory_order_relaxed);
-      }
+  for (const Worker* w = all_.load(std::memory_order_acquire); w != nullptr; w = w->next_all) {  // pairs with the publish
+    s.submitted += w->tail.load(std::memory_order_relaxed) >> 1;
+    s.completed += w->completed.load(std::memory_order_relaxed);
   }
   s.rejected = rejected_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_relaxed);

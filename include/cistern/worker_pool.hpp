@@ -240,7 +240,7 @@ class WorkerPool final : private detail::HousekeepingClient {
   std::vector<Worker*> idle_;          // LIFO: the most recently idle is used first
   std::vector<std::unique_ptr<Worker>> workers_;  // every live worker
   std::vector<std::unique_ptr<Worker>> spare_;    // finished workers, kept for reuse: see sticky_
-  std::atomic<Worker*> all_{nullptr};  // every worker ever made, linked by next_all, for find_victim()
+  std::atomic<Worker*> all_{nullptr};  // every worker ever made, linked by next_all, for find_victim() and stats()
   std::size_t capacity_;
   std::size_t busy_ = 0;
   // Submitters blocked now. Written under mu_; workers also read it without the
