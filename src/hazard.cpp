@@ -11,13 +11,12 @@
 namespace cistern::detail::hazard {
 namespace {
 
-struct Records {
-  std::mutex mu;
-  std::atomic<Record*> head{nullptr};  // pushed under mu; read lock-free by scans
-};
-Records& records() {
-  static Records* r = new Records;  // never destroyed: threads may exit after statics
-  return *r;
+// Every record, pushed under records_mu(); read lock-free by scans. A constant
+// initial value: scans need no start-up and never allocate.
+constinit std::atomic<Record*> g_head{nullptr};
+std::mutex& records_mu() {
+  static auto* mu = new std::mutex;  // never destroyed: threads may exit after statics
+  return *mu;
 }
 
 struct ExitHook {
@@ -47,9 +46,8 @@ bool enable_membarrier() noexcept {
 bool g_asymmetric = enable_membarrier();
 
 Record* attach_thread() {
-  Records& r = records();
   (void)exit_hook;  // arms the hook for this thread
-  for (Record* rec = r.head.load(std::memory_order_acquire); rec != nullptr; rec = rec->next) {
+  for (Record* rec = g_head.load(std::memory_order_acquire); rec != nullptr; rec = rec->next) {
     bool expected = false;
     if (!rec->active.load(std::memory_order_relaxed) &&
         rec->active.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {  // pairs with ExitHook
@@ -60,9 +58,9 @@ Record* attach_thread() {
   auto* rec = new Record;
   rec->active.store(true, std::memory_order_relaxed);  // published by the push below
   {
-    std::lock_guard lock(r.mu);
-    rec->next = r.head.load(std::memory_order_relaxed);
-    r.head.store(rec, std::memory_order_release);  // pairs with the scans' acquire
+    std::lock_guard lock(records_mu());
+    rec->next = g_head.load(std::memory_order_relaxed);
+    g_head.store(rec, std::memory_order_release);  // pairs with the scans' acquire
   }
   tls_hazards.record = rec;
   return rec;
@@ -81,12 +79,8 @@ void writer_fence() noexcept {
   // themselves; nothing more is needed here.
 }
 
-void collect_protected(std::vector<const void*>& out) {
-  for (Record* rec = records().head.load(std::memory_order_acquire); rec != nullptr; rec = rec->next) {
-    for (auto& slot : rec->slots) {
-      if (const void* p = slot.load(std::memory_order_seq_cst)) out.push_back(p);  // pairs with protect()
-    }
-  }
+Record* first_record() noexcept {
+  return g_head.load(std::memory_order_acquire);  // pairs with attach_thread's push
 }
 
 }  // namespace cistern::detail::hazard

@@ -52,7 +52,6 @@
 #include <cstdint>
 #include <mutex>
 #include <utility>
-#include <vector>
 
 #include "cistern/detail/config.hpp"
 #include "cistern/detail/hazard.hpp"
@@ -91,6 +90,11 @@ class SnapshotReader {
   struct Version {
     T value;
     std::uint64_t number;
+    // While retired: the next retired version, and a mark of the writer's scan.
+    // Under the Snapshot's mutex. (Intrusive, so retiring and reclaiming never
+    // allocate: the last reader reclaims in its noexcept destructor.)
+    mutable const Version* next_retired = nullptr;
+    mutable bool held = false;
   };
   SnapshotReader(const Version* v, const Snapshot<T>* owner, unsigned slot) noexcept
       : version_(v), owner_(owner), slot_(slot) {}
@@ -117,7 +121,7 @@ class Snapshot {
   // REQUIRES: no reader of this snapshot is alive.
   ~Snapshot() {
     delete current_.load(std::memory_order_relaxed);
-    for (const Version* v : retired_) delete v;
+    destroy_list(retired_);
   }
 
   // The current version, kept alive and unchanged until the reader is destroyed.
@@ -176,7 +180,7 @@ class Snapshot {
   // Versions replaced but not yet destroyed (held by readers). For tests and metrics.
   std::size_t retired() const {
     std::lock_guard lock(mu_);
-    return retired_.size();
+    return retired_count_;
   }
 
  private:
@@ -185,30 +189,46 @@ class Snapshot {
   // REQUIRES: lock holds mu_. Unlocks it before destroying anything.
   std::uint64_t publish(T next, std::unique_lock<std::mutex>& lock) {
     std::uint64_t number = version_.load(std::memory_order_relaxed) + 1;  // under mu_
-    auto* fresh = new Version{std::move(next), number};
+    auto* fresh = new Version{std::move(next), number};  // the only allocation
     const Version* old = current_.exchange(fresh, std::memory_order_seq_cst);  // see hazard::protect
     version_.store(number, std::memory_order_release);  // pairs with version()
-    retired_.push_back(old);
-    std::vector<const Version*> dead = reclaim_locked();
+    old->next_retired = retired_;
+    retired_ = old;
+    ++retired_count_;
+    const Version* dead = reclaim_locked();
     lock.unlock();
-    for (const Version* v : dead) delete v;
+    destroy_list(dead);
     return number;
   }
 
-  // Destroys what no hazard slot holds. REQUIRES: mu_ held.
-  std::vector<const Version*> reclaim_locked() const {
-    std::vector<const Version*> dead;
-    if (retired_.empty()) return dead;
+  // Unlinks the retired versions no hazard slot holds and returns them (a list
+  // for destroy_list, to call without the lock). One scan of the slots marks the
+  // held ones. REQUIRES: mu_ held.
+  const Version* reclaim_locked() const noexcept {
+    if (retired_ == nullptr) return nullptr;
     detail::hazard::writer_fence();
-    std::vector<const void*> held;
-    detail::hazard::collect_protected(held);
-    std::erase_if(retired_, [&](const Version* v) {
-      for (const void* h : held)
-        if (h == v) return false;
-      dead.push_back(v);
-      return true;
+    detail::hazard::for_each_protected([this](const void* p) noexcept {
+      for (const Version* v = retired_; v != nullptr; v = v->next_retired)
+        if (v == p) v->held = true;
     });
+    const Version* dead = nullptr;
+    for (const Version** link = &retired_; *link != nullptr;) {
+      const Version* v = *link;
+      if (v->held) {
+        v->held = false;
+        link = &v->next_retired;
+      } else {
+        *link = v->next_retired;
+        v->next_retired = dead;
+        dead = v;
+        --retired_count_;
+      }
+    }
     return dead;
+  }
+
+  static void destroy_list(const Version* v) noexcept {
+    while (v != nullptr) delete std::exchange(v, v->next_retired);
   }
 
   // A reader lets go of `v`. If v was replaced meanwhile, this may have been its
@@ -221,18 +241,20 @@ class Snapshot {
   }
 
   void reclaim_now() const noexcept {
-    std::vector<const Version*> dead;
+    const Version* dead;
     {
       std::lock_guard lock(mu_);
       dead = reclaim_locked();
     }
-    for (const Version* v : dead) delete v;
+    destroy_list(dead);
   }
 
   std::atomic<const Version*> current_;
   std::atomic<std::uint64_t> version_{1};  // written under mu_
   mutable std::mutex mu_;                  // serialises writers and reclamation
-  mutable std::vector<const Version*> retired_;  // replaced, maybe still read; under mu_
+  // Replaced, maybe still read: a list linked by next_retired, and its length. Under mu_.
+  mutable const Version* retired_ = nullptr;
+  mutable std::size_t retired_count_ = 0;
 };
 
 }  // namespace cistern

@@ -14,7 +14,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <vector>
 
 #include "cistern/detail/config.hpp"
 
@@ -81,7 +80,7 @@ CISTERN_ALWAYS_INLINE bool unprotect_replaced(std::atomic<const void*>& slot, co
                                               const P* p) noexcept {
 #if !CISTERN_TSAN
   if (CISTERN_LIKELY(g_asymmetric)) {
-    slot.store(nullptr, std::memory_order_release);  // pairs with collect_protected's load
+    slot.store(nullptr, std::memory_order_release);  // pairs with for_each_protected's load
     std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with membarrier in writer_fence()
     return current.load(std::memory_order_relaxed) != p;  // an address compare only
   }
@@ -93,8 +92,19 @@ CISTERN_ALWAYS_INLINE bool unprotect_replaced(std::atomic<const void*>& slot, co
 // The writer's fence between retiring a version and scanning the slots.
 void writer_fence() noexcept;
 
-// Appends every pointer currently held in any hazard slot (call after writer_fence).
-// The writer must have replaced `current` with a seq_cst exchange before.
-void collect_protected(std::vector<const void*>& out);
+// Every thread's record: a list that only grows (records are reused, never freed).
+Record* first_record() noexcept;
+
+// Calls f(p) for every pointer currently held in any hazard slot (call after
+// writer_fence). The writer must have replaced `current` with a seq_cst exchange
+// before. Allocates nothing.
+template <class F>
+void for_each_protected(F&& f) noexcept {
+  for (Record* rec = first_record(); rec != nullptr; rec = rec->next) {
+    for (auto& slot : rec->slots) {
+      if (const void* p = slot.load(std::memory_order_seq_cst)) f(p);  // pairs with protect()
+    }
+  }
+}
 
 }  // namespace cistern::detail::hazard
