@@ -307,6 +307,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     std::atomic<Slot*> handed{nullptr};  // a resource given to this waiter
     std::atomic<bool> kicked{false};     // capacity freed: look again
     bool sleeping = false;               // under mu_
+    bool queued = false;                 // in waiters_; read and written by the waiter's own thread
     void wake() noexcept {
       if (sleeping) cv.notify_one();
     }
@@ -531,86 +532,100 @@ class ResourcePool final : private detail::HousekeepingClient {
     return static_cast<std::int64_t>((jitter_seed_ >> 33) % static_cast<std::uint64_t>(span));
   }
 
+  // The slow path: takes an idle resource or creates one when it is this caller's
+  // turn (FIFO with the other waiters), else queues and waits to be handed one.
   std::optional<ResourceLease<T>> acquire_slow(std::chrono::milliseconds timeout) {
     const std::int64_t start = detail::precise_now_ms();
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     Waiter me;
-    bool queued = false;
+    auto served = [&] { return is_served(me); };
     std::unique_lock lock(mu_);
     waiting_.fetch_add(1, std::memory_order_seq_cst);  // announce first: see release()
-    auto leave = [&] {  // REQUIRES: mu_ held
-      if (queued) {
-        bool was_front = !waiters_.empty() && waiters_.front() == &me;
-        std::erase(waiters_, &me);
-        queued = false;
-        if (was_front && !waiters_.empty()) {  // pass the turn on
-          waiters_.front()->kicked.store(true, std::memory_order_relaxed);
-          waiters_.front()->wake();
-        }
-      }
-      waiting_.fetch_sub(1, std::memory_order_seq_cst);
-    };
     for (;;) {
       if (closed_.load(std::memory_order_relaxed)) {  // written under mu_
-        leave();
+        leave_locked(me);
         throw PoolClosed(std::string("cistern::ResourcePool '") + label() + "' is closed");
       }
-      Slot* got = me.handed.exchange(nullptr, std::memory_order_acquire);  // pairs with the hander
-      if (got != nullptr) queued = false;  // whoever handed it took us off the queue
-      bool my_turn = !queued ? waiters_.empty() : (!waiters_.empty() && waiters_.front() == &me);
-      if (got == nullptr && my_turn) got = claim_idle_locked();
       Slot* fresh = nullptr;
-      if (got == nullptr && my_turn && detail::precise_now_ms() >= retry_at_ms_) fresh = reserve_locked();
-      if (got != nullptr || fresh != nullptr) {
-        if (queued && !waiters_.empty() && waiters_.front() == &me) waiters_.pop_front(), queued = false;
+      if (Slot* got = take_locked(me, fresh); got != nullptr || fresh != nullptr) {
         lock.unlock();
-        std::int64_t now = detail::precise_now_ms();
-        bool ok = got != nullptr ? check_out(got, now) : create_into(fresh);
-        if (ok) {
-          Slot* s = got != nullptr ? got : fresh;
-          lock.lock();
-          leave();
-          lock.unlock();
-          return lease_after_wait(s, detail::precise_now_ms() - start, now);  // the wait includes a creation
-        }
+        const std::int64_t now = detail::precise_now_ms();
+        const bool ok = got != nullptr ? check_out(got, now) : create_into(fresh);
         lock.lock();
-        continue;  // validation failed or creation failed: look again (or wait)
+        if (!ok) continue;  // validation failed or creation failed: look again (or wait)
+        leave_locked(me);
+        lock.unlock();
+        Slot* s = got != nullptr ? got : fresh;
+        return lease_after_wait(s, detail::precise_now_ms() - start, now);  // the wait includes a creation
       }
-      if (!queued) {
+      if (!me.queued) {
         waiters_.push_back(&me);
-        queued = true;
+        me.queued = true;
       }
       me.kicked.store(false, std::memory_order_relaxed);  // under mu_, like every write of it
-      auto served = [&] {
-        return me.handed.load(std::memory_order_acquire) != nullptr ||  // pairs with the hander's release
-               me.kicked.load(std::memory_order_relaxed) || closed_.load(std::memory_order_relaxed);
-      };
       // Every waiter spins briefly (pausing, then yielding its core to the
       // holder) before it sleeps: a futex wake-up costs more than a short hold.
       lock.unlock();
-      bool woke = spin_until(served, deadline);
-      if (woke) {
+      if (spin_until(served, deadline)) {
         // Handed a resource: the hander already took us off the queue, so leave
         // without the lock (one cache-line transfer fewer per hand-off).
         if (Slot* s = me.handed.exchange(nullptr, std::memory_order_acquire)) {  // pairs with the hander
-          queued = false;
+          me.queued = false;
           waiting_.fetch_sub(1, std::memory_order_seq_cst);
-          std::int64_t now = detail::precise_now_ms();
+          const std::int64_t now = detail::precise_now_ms();
           if (check_out(s, now)) return lease_after_wait(s, now - start, now);
           waiting_.fetch_add(1, std::memory_order_seq_cst);  // it failed validation: wait on
         }
-      }
-      lock.lock();
-      if (!woke) {
+        lock.lock();
+      } else {
+        lock.lock();
         me.sleeping = true;
         me.cv.wait_until(lock, deadline, served);
         me.sleeping = false;
       }
       if (!served() && std::chrono::steady_clock::now() >= deadline) {
-        leave();
+        leave_locked(me);
         return std::nullopt;
       }
     }
+  }
+
+  // What a caller of acquire_slow() can have now: a slot handed to it, or, on its
+  // turn (nobody queued before it), an idle slot or an empty one reserved for a
+  // creation (`fresh`; not during a creation backoff). A caller that gets one
+  // leaves the queue. REQUIRES: mu_ held.
+  Slot* take_locked(Waiter& me, Slot*& fresh) noexcept {
+    Slot* got = me.handed.exchange(nullptr, std::memory_order_acquire);  // pairs with the hander
+    if (got != nullptr) me.queued = false;  // whoever handed it took us off the queue
+    const bool my_turn = !me.queued ? waiters_.empty() : (!waiters_.empty() && waiters_.front() == &me);
+    if (got == nullptr && my_turn) got = claim_idle_locked();
+    if (got == nullptr && my_turn && detail::precise_now_ms() >= retry_at_ms_) fresh = reserve_locked();
+    if ((got != nullptr || fresh != nullptr) && me.queued && waiters_.front() == &me) {
+      waiters_.pop_front();
+      me.queued = false;
+    }
+    return got;
+  }
+
+  // A waiter was handed a resource, or told to look again, or the pool closed.
+  bool is_served(const Waiter& me) const noexcept {
+    return me.handed.load(std::memory_order_acquire) != nullptr ||  // pairs with the hander's release
+           me.kicked.load(std::memory_order_relaxed) || closed_.load(std::memory_order_relaxed);
+  }
+
+  // A caller of acquire_slow() gives up or is done: off the queue (passing the
+  // turn on if it was first) and no longer counted as waiting. REQUIRES: mu_ held.
+  void leave_locked(Waiter& me) noexcept {
+    if (me.queued) {
+      const bool was_front = !waiters_.empty() && waiters_.front() == &me;
+      std::erase(waiters_, &me);
+      me.queued = false;
+      if (was_front && !waiters_.empty()) {  // pass the turn on
+        waiters_.front()->kicked.store(true, std::memory_order_relaxed);
+        waiters_.front()->wake();
+      }
+    }
+    waiting_.fetch_sub(1, std::memory_order_seq_cst);
   }
 
   // Hands out a slot that took the slow path: records the wait, then the lease.
