@@ -241,7 +241,7 @@ BENCHMARK(BM_Tiny_ThreadPerTask)->Unit(benchmark::kMillisecond)->UseRealTime()->
 void BM_WorkBusyHost_WorkerPool(benchmark::State& state) {
   BusyHost host(2);
   run_tasks(state, 100'000, [&](long tasks) {
-    cistern::WorkerPool pool({.capacity = kThreads});
+    cistern::WorkerPool pool({.capacity = kThreads, .backlog = std::size_t(state.range(0))});
     for (long i = 0; i < tasks; ++i) pool.submit(work_10us);
     pool.shutdown(std::chrono::minutes(1));
     state.counters["threads"] = double(pool.stats().threads_started);
@@ -258,7 +258,7 @@ void BM_WorkBusyHost_QueuePool(benchmark::State& state) {
 
 BENCHMARK(BM_Work_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 BENCHMARK(BM_Work_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
-BENCHMARK(BM_WorkBusyHost_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_WorkBusyHost_WorkerPool)->ArgName("backlog")->Arg(64)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_WorkBusyHost_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 // ---------------------------------------------------------------------------
