@@ -9,10 +9,11 @@
 //                 task (~160 ns a trip on this VM), which measures the task more
 //                 than the pool
 //   BM_TinyBusyHost_*  the same with one more thread spinning throughout, as
-//                 another busy process on a shared host would (backlog 64, the
-//                 default, and 1024 for WorkerPool)
-//   BM_Work_*     1e5 tasks of ~10 us of work
+//                 another busy process on a shared host would (WorkerPool with
+//                 backlogs 64, 256 (the default) and 1024)
+//   BM_Work_*     1e5 tasks of ~10 us of work (backlogs 64 and 256)
 //   BM_WorkBusyHost_*  the same with two more threads spinning throughout
+//                 (backlogs 64, 256 and 1024)
 //   BM_Latency_*  submit-to-start latency with an idle pool: warm (the pool ran a
 //                 task 200 us earlier) and cold (idle for 20 ms); p50/p99 counters
 // Reports threads created per run and the peak resident set size of the process
@@ -215,7 +216,7 @@ void BM_Tiny_ThreadPerTask(benchmark::State& state) {
 
 void BM_Work_WorkerPool(benchmark::State& state) {
   run_tasks(state, 100'000, [&](long tasks) {
-    cistern::WorkerPool pool({.capacity = kThreads});
+    cistern::WorkerPool pool({.capacity = kThreads, .backlog = std::size_t(state.range(0))});
     for (long i = 0; i < tasks; ++i) pool.submit(work_10us);
     pool.shutdown(std::chrono::minutes(1));
     state.counters["threads"] = double(pool.stats().threads_started);
@@ -233,7 +234,7 @@ BENCHMARK(BM_Tiny_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Ite
 BENCHMARK(BM_Tiny_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_TinyShared_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_TinyShared_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
-BENCHMARK(BM_TinyBusyHost_WorkerPool)->ArgName("backlog")->Arg(64)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_TinyBusyHost_WorkerPool)->ArgName("backlog")->Arg(64)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_TinyBusyHost_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_Tiny_StdAsync)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_Tiny_ThreadPerTask)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
@@ -256,9 +257,9 @@ void BM_WorkBusyHost_QueuePool(benchmark::State& state) {
   });
 }
 
-BENCHMARK(BM_Work_WorkerPool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_Work_WorkerPool)->ArgName("backlog")->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 BENCHMARK(BM_Work_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
-BENCHMARK(BM_WorkBusyHost_WorkerPool)->ArgName("backlog")->Arg(64)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_WorkBusyHost_WorkerPool)->ArgName("backlog")->Arg(64)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_WorkBusyHost_QueuePool)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 // ---------------------------------------------------------------------------
