@@ -97,6 +97,7 @@ struct WorkerPool::Worker {
   const std::uint64_t mask;
   std::int64_t idle_since_ms = 0;  // under mu_
   bool finished = false;           // under mu_: worker_main returned
+  std::uint64_t started_at_last_pass = 0;  // under mu_: its `started` at the last housekeep()
 
   // The hand-over to an idle worker: the submitter that took it from idle_
   // writes task, then state.
@@ -160,10 +161,11 @@ WorkerPool::Push WorkerPool::push(Worker* w, detail::Task& task) noexcept {
   }
 }
 
-// Takes the task at the head of w's ring, if there is one: w's worker, or another
-// worker taking from a stuck one. Each position goes to exactly one taker (the CAS).
-bool WorkerPool::pop(Worker* w, detail::Task& out) noexcept {
-  std::uint64_t pos = w->head.load(std::memory_order_relaxed);
+// Takes the task at the head of w's ring, if there is one, and says its position:
+// w's worker, another worker taking from a stuck one, or housekeep(). Each
+// position goes to exactly one taker (the CAS).
+bool WorkerPool::take(Worker* w, detail::Task& out, std::uint64_t& pos) noexcept {
+  pos = w->head.load(std::memory_order_relaxed);
   Slot* s;
   for (;;) {
     s = &w->ring[pos & w->mask];
@@ -179,8 +181,14 @@ bool WorkerPool::pop(Worker* w, detail::Task& out) noexcept {
   }
   out = std::move(s->task);
   s->seq.store(pos + w->mask + 1, std::memory_order_release);  // free for the next lap
-  // Blocked submitters wait for room: tell them every half ring (a hint read
-  // without a fence; a wake-up this misses comes with a later one or with park()).
+  return true;
+}
+
+// take(), and tells blocked submitters there is room every half ring (a hint read
+// without a fence; a wake-up this misses comes with a later one or with park()).
+bool WorkerPool::pop(Worker* w, detail::Task& out) noexcept {
+  std::uint64_t pos;
+  if (!take(w, out, pos)) return false;
   if ((pos & (w->mask >> 1)) == 0 && waiting_.load(std::memory_order_relaxed) != 0) {
     std::lock_guard lock(mu_);
     slot_free_.notify_one();
@@ -255,26 +263,10 @@ bool WorkerPool::submit_task(detail::Task&& task) {
   for (int round = 0;; ++round) {
     if (closing_) break;
     if (!idle_.empty()) {
-      // The most recently idle worker that is still spinning (no wake-up needed);
-      // else the most recently idle one. LIFO lets the others expire.
-      std::size_t pick = idle_.size() - 1;
-      for (std::size_t i = idle_.size(); i-- > 0;) {
-        if (!idle_[i]->sleeping.load(std::memory_order_relaxed)) {  // a hint: either choice is correct
-          pick = i;
-          break;
-        }
-      }
-      Worker* w = idle_[pick];
-      idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(pick));
-      ++busy_;
-      update_fast_path_locked();
+      Worker* w = take_idle_locked();
       lock.unlock();
       submitted_.fetch_add(1, std::memory_order_relaxed);  // a statistic
-      w->task = std::move(task);  // ours to write: w left idle_ under the lock
-      // Open its (drained) ring: only its worker closes it, and no submitter
-      // writes a closed tail.
-      w->tail.store(w->tail.load(std::memory_order_relaxed) & ~kClosed, std::memory_order_relaxed);
-      signal(w, kTask);  // the store releases the task and the open ring to park()'s acquire
+      hand_over(w, std::move(task));
       return true;
     }
     if (busy_ + idle_.size() < capacity_) {
@@ -308,6 +300,32 @@ bool WorkerPool::submit_task(detail::Task&& task) {
   }
   rejected_.fetch_add(1, std::memory_order_relaxed);  // a statistic
   return false;
+}
+
+// An idle worker for a task: the most recently idle one that is still spinning
+// (no wake-up needed), else the most recently idle one. LIFO lets the others
+// expire. REQUIRES: mu_ held, idle_ not empty.
+WorkerPool::Worker* WorkerPool::take_idle_locked() noexcept {
+  std::size_t pick = idle_.size() - 1;
+  for (std::size_t i = idle_.size(); i-- > 0;) {
+    if (!idle_[i]->sleeping.load(std::memory_order_relaxed)) {  // a hint: either choice is correct
+      pick = i;
+      break;
+    }
+  }
+  Worker* w = idle_[pick];
+  idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(pick));
+  ++busy_;
+  update_fast_path_locked();
+  return w;
+}
+
+// Gives `task` to w, just taken from idle_, and opens its (drained) ring: only
+// its worker closes it, and no submitter writes a closed tail. With or without mu_.
+void WorkerPool::hand_over(Worker* w, detail::Task&& task) noexcept {
+  w->task = std::move(task);  // ours to write: w left idle_ under the lock
+  w->tail.store(w->tail.load(std::memory_order_relaxed) & ~kClosed, std::memory_order_relaxed);
+  signal(w, kTask);  // the store releases the task and the open ring to park()'s acquire
 }
 
 // Queues the task behind a busy worker with room in its ring (the same one as
@@ -470,6 +488,30 @@ bool WorkerPool::park(Worker* w) {
   return s == kTask;
 }
 
+// Tasks queued behind a worker that has been in one task since the last pass go
+// to idle workers, one each; each then takes the rest as next_task() does. A
+// worker that runs dry takes them itself; this is for one that went idle while
+// the stuck worker was between tasks or not started yet, and saw nothing to take.
+// REQUIRES: mu_ held.
+void WorkerPool::rescue_stuck_locked() noexcept {
+  bool took = false;
+  for (const auto& v : workers_) {
+    // Hints (a wrong guess only moves a task to another worker early): in a task,
+    // the same one as at the last pass.
+    const std::uint64_t started = v->started.load(std::memory_order_relaxed);
+    const bool stuck =
+        started != v->completed.load(std::memory_order_relaxed) && started == v->started_at_last_pass;
+    v->started_at_last_pass = started;
+    detail::Task task;
+    std::uint64_t pos;
+    while (stuck && !idle_.empty() && take(v.get(), task, pos)) {
+      hand_over(take_idle_locked(), std::move(task));
+      took = true;
+    }
+  }
+  if (took && waiting_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // under mu_
+}
+
 void WorkerPool::reap_locked(std::vector<std::thread>& out) {
   for (auto it = workers_.begin(); it != workers_.end();) {
     if ((*it)->finished) {
@@ -492,6 +534,7 @@ void WorkerPool::housekeep(std::int64_t now_ms) noexcept {
     for (std::size_t i = 0; i < expired; ++i) signal(idle_[i], kExit);
     idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
     update_fast_path_locked();
+    rescue_stuck_locked();
     reap_locked(done);
   }
   for (auto& t : done)

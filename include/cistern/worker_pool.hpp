@@ -12,7 +12,8 @@
 //   to one ring without the pool's lock), and when those are full it waits for a
 //   worker (or returns false at once with `nonblocking`, or when `max_waiting`
 //   submitters already wait). Tasks queued behind a worker that is stuck in a
-//   long task are taken by a worker that runs out of its own within ~50 µs.
+//   long task are taken by a worker that runs out of its own within ~50 µs, or
+//   handed to an idle one by the purge timer within 20-40 ms.
 //
 //   cistern::WorkerPool pool({.capacity = 16, .name = "exports"});
 //   pool.submit([job = std::move(job)] { job.run(); });
@@ -21,7 +22,8 @@
 //
 // Guarantees
 //   - At most `capacity` tasks run at once (tune() changes it at run time;
-//     shrinking lets busy workers finish their task first).
+//     shrinking lets busy workers first finish their task and those queued
+//     behind them).
 //   - Every accepted task (submit() returned true) runs exactly once, also when
 //     the pool shuts down; a task's captured state is destroyed on the worker right
 //     after it ran, so nothing of one task is seen by the next.
@@ -196,7 +198,8 @@ class WorkerPool final : private detail::HousekeepingClient {
   }
 
   // Changes the capacity. Larger: blocked submitters may start workers now.
-  // Smaller: idle workers beyond it exit; busy ones exit after their task.
+  // Smaller: idle workers beyond it exit; busy ones exit once they have run their
+  // task and those already queued behind them (at most `backlog`; none are added).
   // Throws std::invalid_argument for 0.
   void tune(std::size_t capacity);
 
@@ -220,7 +223,11 @@ class WorkerPool final : private detail::HousekeepingClient {
   bool try_sticky(detail::Task& task);
   bool queue_behind_busy_locked(detail::Task& task, bool& in_transition);
   Push push(Worker* w, detail::Task& task) noexcept;
+  bool take(Worker* w, detail::Task& out, std::uint64_t& pos) noexcept;
   bool pop(Worker* w, detail::Task& out) noexcept;
+  Worker* take_idle_locked() noexcept;
+  void hand_over(Worker* w, detail::Task&& task) noexcept;
+  void rescue_stuck_locked() noexcept;
   Worker* find_victim(Worker* self) noexcept;
   bool taken_from_stuck(Worker* w, detail::Task& out) noexcept;
   void start_worker_locked(detail::Task first);
