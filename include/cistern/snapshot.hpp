@@ -31,6 +31,10 @@
 //     replaced it if no reader held it then, otherwise when the last such reader
 //     is destroyed (on that reader's thread). Never while a reader holds it.
 //   - Memory ordering: store() happens-before every load() that returns its version.
+//   - Allocation: store() allocates one block, the new version (moving T into
+//     it aside); load() only on a thread's first use (its hazard record);
+//     readers and reclamation never (a reader's destructor may reclaim, and it
+//     is noexcept).
 //
 // Thread-safety and rules
 //   load(), store(), update(), compare_and_store() and version() may be called
