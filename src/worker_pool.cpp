@@ -69,6 +69,10 @@ bool submitter_spin_step(int i) noexcept {
   return false;
 }
 
+// The pool whose worker this thread is, if any: a task that submits to its own
+// pool must not wait for room that only it and its peers could make.
+constinit thread_local const void* t_worker_of = nullptr;
+
 // The low bit of a ring's tail: set while its worker takes no more tasks.
 constexpr std::uint64_t kClosed = 1;
 
@@ -293,9 +297,16 @@ bool WorkerPool::submit_task(detail::Task&& task) {
       continue;
     }
     if (options_.max_waiting != 0 && waiting_.load(std::memory_order_relaxed) >= options_.max_waiting) break;
+    const bool from_worker = t_worker_of == this;
+    if (from_worker && workers_waiting_ + 1 == busy_) {
+      report_self_wait_locked();  // every worker would wait for the others: forever
+      break;
+    }
+    workers_waiting_ += from_worker;
     waiting_.fetch_add(1, std::memory_order_relaxed);  // under mu_; pop() reads it as a hint
     slot_free_.wait(lock);
     waiting_.fetch_sub(1, std::memory_order_relaxed);
+    workers_waiting_ -= from_worker;
     if (closing_) all_done_.notify_all();  // shutdown() also waits for blocked submitters to leave
   }
   rejected_.fetch_add(1, std::memory_order_relaxed);  // a statistic
@@ -387,6 +398,7 @@ void WorkerPool::start_worker_locked(detail::Task first) {
 }
 
 void WorkerPool::worker_main(Worker* w) {
+  t_worker_of = this;
   detail::Task task = std::move(w->task);  // the first task, handed over with the start
   std::uint64_t done = w->completed.load(std::memory_order_relaxed);
   for (;;) {
@@ -618,6 +630,17 @@ WorkerPoolStats WorkerPool::stats() const {
   s.failed = failed_.load(std::memory_order_relaxed);
   s.threads_started = started_.load(std::memory_order_relaxed);
   return s;
+}
+
+// A task submitted to its own pool while every other busy worker already waits
+// in submit() for room: nobody is left to make it. REQUIRES: mu_ held.
+void WorkerPool::report_self_wait_locked() noexcept {
+  if (reported_self_wait_) return;
+  reported_self_wait_ = true;
+  std::fprintf(stderr,
+               "cistern: worker pool '%s': a task submitted to its own pool while every worker was busy "
+               "and the others waited to submit too; rejected (it would have waited forever). Reported once.\n",
+               options_.name.empty() ? "(unnamed)" : options_.name.c_str());
 }
 
 void WorkerPool::report(std::exception_ptr e) noexcept {

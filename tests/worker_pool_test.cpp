@@ -217,6 +217,33 @@ TEST(WorkerPool, NonblockingRejectsWhenAllAreBusy) {
   release = true;
 }
 
+// Tasks may submit to their own pool. When every worker is in such a task and
+// waits for room that only the others could make, the last one to try is told
+// false instead of all of them waiting forever; the rest then proceed.
+TEST(WorkerPool, TasksSubmittingToTheirOwnFullPoolAreRejectedRatherThanDeadlocked) {
+  for (std::size_t backlog : {0u, 1u}) {
+    SCOPED_TRACE(backlog);
+    WorkerPool pool({.capacity = 2, .backlog = backlog});
+    std::atomic<int> entered{0}, outer_done{0}, rejected{0}, inner_ran{0};
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(pool.submit([&] {
+        entered.fetch_add(1);
+        while (entered.load() < 2) std::this_thread::yield();  // both workers busy
+        // More than both rings hold: one of the two ends up waiting for room.
+        for (std::size_t k = 0; k < 2 * backlog + 1; ++k)
+          if (!pool.submit([&] { inner_ran.fetch_add(1); })) rejected.fetch_add(1);
+        outer_done.fetch_add(1);
+      }));
+    }
+    const int nested = 2 * (2 * int(backlog) + 1);
+    EXPECT_TRUE(cistern_test::eventually([&] { return outer_done.load() == 2; })) << "the tasks deadlocked";
+    EXPECT_TRUE(cistern_test::eventually([&] { return inner_ran.load() + rejected.load() == nested; }));
+    EXPECT_GE(rejected.load(), 1);
+    EXPECT_TRUE(pool.shutdown(5s));
+    EXPECT_EQ(pool.stats().rejected, std::uint64_t(rejected.load()));
+  }
+}
+
 TEST(WorkerPool, MaxWaitingBoundsBlockedSubmitters) {
   WorkerPool pool({.capacity = 1, .max_waiting = 1, .backlog = 0});
   std::atomic<bool> release{false};

@@ -33,7 +33,10 @@
 //     with false.
 //
 // Thread-safety: every member may be called from any thread, except that a task
-// must not call shutdown() or destroy its own pool.
+// must not call shutdown() or destroy its own pool. A task may submit to its own
+// pool; when all the workers are busy and every other one already waits in
+// submit() for room, nobody is left to make room: that submit returns false
+// (with one line on stderr, once per pool) instead of waiting forever.
 //
 // When not to use it
 //   - A data-parallel loop over millions of elements: a parallel algorithm or
@@ -238,6 +241,7 @@ class WorkerPool final : private detail::HousekeepingClient {
   void reap_locked(std::vector<std::thread>& out);
   void update_fast_path_locked() noexcept;
   void report(std::exception_ptr e) noexcept;
+  void report_self_wait_locked() noexcept;
 
   Options options_;
   std::size_t ring_size_;  // options_.backlog rounded up to a power of two (at least 2)
@@ -261,6 +265,8 @@ class WorkerPool final : private detail::HousekeepingClient {
   // The fast path is off while the pool is over capacity (after tune()) or closing.
   std::atomic<bool> no_fast_path_{false};
   bool closing_ = false;
+  std::size_t workers_waiting_ = 0;  // of waiting_, the pool's own workers (tasks submitting); under mu_
+  bool reported_self_wait_ = false;  // under mu_
   // Statistics. Tasks queued in rings and tasks run are counted per worker (see stats()).
   std::atomic<std::uint64_t> submitted_{0}, rejected_{0}, failed_{0}, started_{0};
   detail::MetricsRegistration metrics_;
