@@ -76,6 +76,10 @@ constinit thread_local const void* t_worker_of = nullptr;
 // The low bit of a ring's tail: set while its worker takes no more tasks.
 constexpr std::uint64_t kClosed = 1;
 
+// WorkerPool::alerts_: bit 0 while more workers are busy than the capacity
+// allows; above it, kOrphans for each worker that left tasks queued in its ring.
+constexpr std::uint64_t kOverCapacity = 1, kOrphans = 2;
+
 // One cache line per queued task: the sequence number says whose turn the slot is
 // (Vyukov's bounded queue): seq == pos, free for the submitter claiming position
 // pos; seq == pos + 1, holds that task for a taker; seq == pos + ring size, taken,
@@ -102,6 +106,10 @@ struct WorkerPool::Worker {
   std::int64_t idle_since_ms = 0;  // under mu_
   bool finished = false;           // under mu_: worker_main returned
   std::uint64_t started_at_last_pass = 0;  // under mu_: its `started` at the last housekeep()
+  // Set when the worker left a pool that shrank with tasks still queued in its
+  // ring (closed; `end` says where they stop): the other workers take them.
+  // Cleared by the one that finds the ring empty.
+  std::atomic<bool> orphan{false};
 
   // The hand-over to an idle worker: the submitter that took it from idle_
   // writes task, then state.
@@ -120,7 +128,8 @@ struct WorkerPool::Worker {
   alignas(64) std::atomic<std::uint64_t> head{0};
 
   // The worker's own.
-  alignas(64) std::uint64_t end = 0;  // while closed: the first position never claimed
+  // While closed: the first position never claimed (read by others only while `orphan`).
+  alignas(64) std::atomic<std::uint64_t> end{0};
   bool closed = true;                 // the worker's view of kClosed
   // Tasks begun and tasks run; stored by the worker only. They differ while it
   // is in a task.
@@ -258,6 +267,15 @@ void WorkerPool::update_fast_path_locked() noexcept {
   // A hint for try_sticky: an idle worker is to get the next task, and a pool over
   // capacity or closing sends every submitter through the lock.
   no_fast_path_.store(closing_ || busy_ > capacity_ || !idle_.empty(), std::memory_order_relaxed);
+  // Workers look at alerts_ between tasks: a busy worker beyond the capacity leaves.
+  const bool over = busy_ > capacity_;
+  if (over != ((alerts_.load(std::memory_order_relaxed) & kOverCapacity) != 0)) {
+    if (over) {
+      alerts_.fetch_or(kOverCapacity, std::memory_order_relaxed);
+    } else {
+      alerts_.fetch_and(~kOverCapacity, std::memory_order_relaxed);
+    }
+  }
 }
 
 bool WorkerPool::submit_task(detail::Task&& task) {
@@ -411,14 +429,68 @@ void WorkerPool::worker_main(Worker* w) {
     }
     task.reset();  // the task's captured state goes now, on this worker
     w->completed.store(++done, std::memory_order_relaxed);  // a statistic, no read-modify-write
-    if (next_task(w, task)) continue;
-    if (!park(w)) break;
-    task = std::move(w->task);  // handed over; the submitter opened our ring
-    w->closed = false;
+    if (!next_for(w, task)) break;
   }
   std::lock_guard lock(mu_);
   w->finished = true;
   all_done_.notify_all();
+}
+
+// The worker's next task: one left behind by a worker that left (those first:
+// they are the oldest), one from its own ring, or one handed over after it went
+// idle. False: the worker exits (the pool shrank, or closes).
+bool WorkerPool::next_for(Worker* w, detail::Task& task) {
+  for (int i = 0;; ++i) {
+    if (const std::uint64_t a = alerts_.load(std::memory_order_relaxed); CISTERN_UNLIKELY(a != 0)) {
+      if ((a & kOverCapacity) != 0 && leave_over_capacity(w)) return false;
+      if (a >= kOrphans && take_orphaned(task)) return true;
+    }
+    if (next_task(w, task)) return true;
+    switch (park(w)) {
+      case Park::task:
+        task = std::move(w->task);  // handed over; the submitter opened our ring
+        w->closed = false;
+        return true;
+      case Park::exit:
+        return false;
+      case Park::again:  // tasks left behind are still queued: take them first
+        relax(i);
+        break;
+    }
+  }
+}
+
+// After tune() shrank the pool below its busy workers, a busy worker leaves once
+// its task is done, also with tasks queued behind it: the workers that stay take
+// them (take_orphaned()). False: the pool is within its capacity again.
+bool WorkerPool::leave_over_capacity(Worker* w) {
+  std::lock_guard lock(mu_);
+  if (busy_ <= capacity_) return false;
+  --busy_;
+  update_fast_path_locked();
+  const std::uint64_t end = w->tail.fetch_or(kClosed, std::memory_order_relaxed) >> 1;  // nobody queues here now
+  w->closed = true;
+  w->end.store(end, std::memory_order_relaxed);
+  if (w->head.load(std::memory_order_relaxed) != end) {
+    w->orphan.store(true, std::memory_order_release);  // publishes end; pairs with take_orphaned()
+    alerts_.fetch_add(kOrphans, std::memory_order_relaxed);
+  }
+  if (waiting_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // under mu_
+  return true;
+}
+
+// A task queued behind a worker that left the pool (leave_over_capacity()). The
+// taker that finds such a ring empty clears its mark.
+bool WorkerPool::take_orphaned(detail::Task& out) noexcept {
+  for (Worker* v = all_.load(std::memory_order_acquire); v != nullptr; v = v->next_all) {  // pairs with the publish
+    if (!v->orphan.load(std::memory_order_acquire)) continue;  // pairs with leave_over_capacity()
+    std::uint64_t pos;
+    if (take(v, out, pos)) return true;
+    if (v->head.load(std::memory_order_relaxed) == v->end.load(std::memory_order_relaxed) &&
+        v->orphan.exchange(false, std::memory_order_relaxed))
+      alerts_.fetch_sub(kOrphans, std::memory_order_relaxed);
+  }
+  return false;
 }
 
 // The next task from the worker's own ring. A worker whose ring ran dry keeps it
@@ -445,12 +517,14 @@ bool WorkerPool::next_task(Worker* w, detail::Task& out) {
     }
     if (taken_from_stuck(w, out)) return true;
     w->victim = nullptr;
-    w->end = w->tail.fetch_or(kClosed, std::memory_order_relaxed) >> 1;  // from here on nobody queues here
+    w->end.store(w->tail.fetch_or(kClosed, std::memory_order_relaxed) >> 1,  // from here on nobody queues here
+                 std::memory_order_relaxed);
     w->closed = true;
   }
   for (int i = 0;; ++i) {
     if (pop(w, out)) return true;
-    if (w->head.load(std::memory_order_relaxed) == w->end) return false;  // all taken, by us or others
+    if (w->head.load(std::memory_order_relaxed) == w->end.load(std::memory_order_relaxed))
+      return false;  // all taken, by us or others
     relax(i);  // claimed: its submitter is writing it now
   }
 }
@@ -467,15 +541,22 @@ bool WorkerPool::taken_from_stuck(Worker* w, detail::Task& out) noexcept {
   return false;
 }
 
-bool WorkerPool::park(Worker* w) {
+WorkerPool::Park WorkerPool::park(Worker* w) {
   bool spin = false;
   {
     std::lock_guard lock(mu_);
+    if (alerts_.load(std::memory_order_relaxed) >= kOrphans) {
+      // Tasks left behind by a worker that left: stay busy and take them (also
+      // when closing: every accepted task runs). Our drained ring opens again.
+      w->tail.fetch_and(~kClosed, std::memory_order_relaxed);
+      w->closed = false;
+      return Park::again;
+    }
     --busy_;
     update_fast_path_locked();
     if (closing_ || busy_ + idle_.size() >= capacity_) {  // shutting down, or the pool shrank
       if (waiting_.load(std::memory_order_relaxed) != 0) slot_free_.notify_one();  // under mu_
-      return false;
+      return Park::exit;
     }
     w->state.store(kIdle, std::memory_order_relaxed);  // nobody else can see w until it is in idle_
     w->idle_since_ms = detail::coarse_now_ms();
@@ -497,7 +578,7 @@ bool WorkerPool::park(Worker* w) {
     while ((s = w->state.load(std::memory_order_seq_cst)) == kIdle) w->state.wait(kIdle, std::memory_order_acquire);
     w->sleeping.store(false, std::memory_order_relaxed);  // only this thread reads it as "may sleep"
   }
-  return s == kTask;
+  return s == kTask ? Park::task : Park::exit;
 }
 
 // Tasks queued behind a worker that has been in one task since the last pass go
@@ -514,9 +595,10 @@ void WorkerPool::rescue_stuck_locked() noexcept {
     const bool stuck =
         started != v->completed.load(std::memory_order_relaxed) && started == v->started_at_last_pass;
     v->started_at_last_pass = started;
+    const bool left = v->orphan.load(std::memory_order_acquire);  // its worker left: see leave_over_capacity()
     detail::Task task;
     std::uint64_t pos;
-    while (stuck && !idle_.empty() && take(v.get(), task, pos)) {
+    while ((stuck || left) && !idle_.empty() && take(v.get(), task, pos)) {
       hand_over(take_idle_locked(), std::move(task));
       took = true;
     }
@@ -527,7 +609,11 @@ void WorkerPool::rescue_stuck_locked() noexcept {
 void WorkerPool::reap_locked(std::vector<std::thread>& out) {
   for (auto it = workers_.begin(); it != workers_.end();) {
     if ((*it)->finished) {
-      out.push_back(std::move((*it)->thread));
+      if ((*it)->thread.joinable()) out.push_back(std::move((*it)->thread));
+      if ((*it)->orphan.load(std::memory_order_acquire)) {  // the others still take its queued tasks
+        ++it;
+        continue;
+      }
       spare_.push_back(std::move(*it));  // kept: try_sticky may still read it
       it = workers_.erase(it);
     } else {

@@ -307,7 +307,7 @@ TEST(WorkerPool, TuneUpAndDownUnderLoad) {
   pool.tune(6);
   EXPECT_TRUE(cistern_test::eventually([&] { return peak.load() > 2; }));
   pool.tune(1);
-  // Busy workers beyond 1 finish their task and those queued behind them, and leave.
+  // Busy workers beyond 1 finish the task they are in and leave.
   EXPECT_TRUE(cistern_test::eventually([&] { return pool.running() <= 1; }));
   peak = 0;
   std::this_thread::sleep_for(100ms);
@@ -316,6 +316,63 @@ TEST(WorkerPool, TuneUpAndDownUnderLoad) {
   for (auto& t : submitters) t.join();
   EXPECT_EQ(pool.capacity(), 1u);
   EXPECT_THROW(pool.tune(0), std::invalid_argument);
+}
+
+// Shrinking takes effect as the busy workers finish the task they are in, not
+// after the tasks queued behind them: those go to the workers that stay. Among
+// the tasks that start after tune(1) returned, never two run at once (a worker
+// that read the capacity just before the change may start one more task).
+TEST(WorkerPool, ShrinkingTakesEffectAfterTheCurrentTaskNotTheQueue) {
+  WorkerPool pool({.capacity = 4, .backlog = 64});
+  std::atomic<bool> shrunk{false}, stop{false};
+  std::atomic<int> after{0}, overlaps{0};
+  std::atomic<long> ran{0};
+  auto task = [&] {
+    const bool late = shrunk.load();
+    if (late && after.fetch_add(1) > 0) overlaps.fetch_add(1);
+    spin_for(100us);
+    if (late) after.fetch_sub(1);
+    ran.fetch_add(1);
+  };
+  std::vector<std::thread> submitters;
+  for (int s = 0; s < 4; ++s)
+    submitters.emplace_back([&] {
+      while (!stop.load()) ASSERT_TRUE(pool.submit(task));
+    });
+  ASSERT_TRUE(cistern_test::eventually([&] { return pool.running() == 4 && ran.load() > 100; }));
+  pool.tune(1);
+  shrunk = true;
+  const long at_shrink = ran.load();
+  ASSERT_TRUE(cistern_test::eventually([&] { return ran.load() > at_shrink + 500; }));
+  stop = true;
+  for (auto& t : submitters) t.join();
+  EXPECT_TRUE(pool.shutdown(60s));
+  EXPECT_LE(overlaps.load(), 3) << "tasks kept running side by side after the pool shrank to 1";
+}
+
+// What workers leave behind when the pool shrinks still runs, exactly once, also
+// when shutdown() follows at once.
+TEST(WorkerPool, ShutdownRightAfterShrinkingRunsWhatWorkersLeftBehind) {
+  for (int round = 0; round < 10; ++round) {
+    SCOPED_TRACE(round);
+    constexpr int kTasks = 4 * 64;
+    std::vector<std::atomic<std::uint8_t>> runs(kTasks);
+    WorkerPool pool({.capacity = 4, .backlog = 64});
+    std::atomic<bool> go{false};
+    for (int i = 0; i < 4; ++i)
+      ASSERT_TRUE(pool.submit([&] {
+        while (!go.load()) std::this_thread::yield();
+      }));
+    for (int id = 0; id < kTasks; ++id)
+      ASSERT_TRUE(pool.submit([&runs, id] { runs[id].fetch_add(1); }));  // queued behind the four
+    pool.tune(1);
+    go = true;  // three of the four leave with their rings full
+    EXPECT_TRUE(pool.shutdown(60s));
+    long wrong = 0;
+    for (auto& r : runs) wrong += r.load() != 1;
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(pool.stats().completed, std::uint64_t(kTasks + 4));
+  }
 }
 
 // Capacity going up and down while submitters keep rings full, some tasks are

@@ -22,8 +22,8 @@
 //
 // Guarantees
 //   - At most `capacity` tasks run at once (tune() changes it at run time;
-//     shrinking lets busy workers first finish their task and those queued
-//     behind them).
+//     shrinking lets busy workers finish the task they are in; the tasks queued
+//     behind them go to the workers that stay).
 //   - Every accepted task (submit() returned true) runs exactly once, also when
 //     the pool shuts down; a task's captured state is destroyed on the worker right
 //     after it ran, so nothing of one task is seen by the next.
@@ -201,8 +201,8 @@ class WorkerPool final : private detail::HousekeepingClient {
   }
 
   // Changes the capacity. Larger: blocked submitters may start workers now.
-  // Smaller: idle workers beyond it exit; busy ones exit once they have run their
-  // task and those already queued behind them (at most `backlog`; none are added).
+  // Smaller: idle workers beyond it exit; busy ones exit once the task they are
+  // in is done, and the tasks queued behind them go to the workers that stay.
   // Throws std::invalid_argument for 0.
   void tune(std::size_t capacity);
 
@@ -221,6 +221,7 @@ class WorkerPool final : private detail::HousekeepingClient {
  private:
   struct Worker;
   enum class Push { ok, full, closed };
+  enum class Park { task, exit, again };
 
   bool submit_task(detail::Task&& task);
   bool try_sticky(detail::Task& task);
@@ -235,8 +236,11 @@ class WorkerPool final : private detail::HousekeepingClient {
   bool taken_from_stuck(Worker* w, detail::Task& out) noexcept;
   void start_worker_locked(detail::Task first);
   void worker_main(Worker* w);
+  bool next_for(Worker* w, detail::Task& task);   // false: the worker exits
+  bool leave_over_capacity(Worker* w);
+  bool take_orphaned(detail::Task& out) noexcept;
   bool next_task(Worker* w, detail::Task& out);  // from its own ring; false: go idle
-  bool park(Worker* w);                           // idle until the next task; false: exit
+  Park park(Worker* w);                           // idle until the next task
   void housekeep(std::int64_t now_ms) noexcept override;
   void reap_locked(std::vector<std::thread>& out);
   void update_fast_path_locked() noexcept;
@@ -264,7 +268,11 @@ class WorkerPool final : private detail::HousekeepingClient {
   std::atomic<Worker*> sticky_{nullptr};
   // The fast path is off while the pool is over capacity (after tune()) or closing.
   std::atomic<bool> no_fast_path_{false};
-  bool closing_ = false;
+  // Read by every worker between tasks: over capacity (a busy worker leaves), and
+  // how many workers left tasks queued behind them. See kOverCapacity in the .cpp.
+  // On a line of its own: it is written rarely, and the fields around it often.
+  alignas(detail::kCacheLine) std::atomic<std::uint64_t> alerts_{0};
+  alignas(detail::kCacheLine) bool closing_ = false;
   std::size_t workers_waiting_ = 0;  // of waiting_, the pool's own workers (tasks submitting); under mu_
   bool reported_self_wait_ = false;  // under mu_
   // Statistics. Tasks queued in rings and tasks run are counted per worker (see stats()).
