@@ -250,6 +250,8 @@ WorkerPool::WorkerPool(Options options)
 }
 
 WorkerPool::~WorkerPool() {
+  CISTERN_CHECK(t_worker_of != this, label(),
+                "WorkerPool destroyed by one of its own tasks (it would wait for itself to finish)");
   metrics_.reset();
   detail::housekeeper_remove(this);  // no purge runs from here on
   shutdown(std::chrono::milliseconds::max());
@@ -653,6 +655,9 @@ void WorkerPool::tune(std::size_t capacity) {
 }
 
 bool WorkerPool::shutdown(std::chrono::milliseconds timeout) {
+  if (t_worker_of == this)
+    throw std::logic_error(std::string("cistern::WorkerPool '") + label() +
+                           "': shutdown() called from one of its own tasks (it would wait for itself to finish)");
   std::unique_lock lock(mu_);
   closing_ = true;
   for (Worker* w : idle_) signal(w, kExit);
@@ -726,7 +731,7 @@ void WorkerPool::report_self_wait_locked() noexcept {
   std::fprintf(stderr,
                "cistern: worker pool '%s': a task submitted to its own pool while every worker was busy "
                "and the others waited to submit too; rejected (it would have waited forever). Reported once.\n",
-               options_.name.empty() ? "(unnamed)" : options_.name.c_str());
+               label());
 }
 
 void WorkerPool::report(std::exception_ptr e) noexcept {
@@ -739,10 +744,10 @@ void WorkerPool::report(std::exception_ptr e) noexcept {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
       std::fprintf(stderr, "cistern: worker pool '%s': a task threw: %s\n",
-                   options_.name.empty() ? "(unnamed)" : options_.name.c_str(), ex.what());
+                   label(), ex.what());
     } catch (...) {
       std::fprintf(stderr, "cistern: worker pool '%s': a task threw a non-standard exception\n",
-                   options_.name.empty() ? "(unnamed)" : options_.name.c_str());
+                   label());
     }
   } catch (...) {
     // The handler itself threw: nothing sensible is left to do with it.

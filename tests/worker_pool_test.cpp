@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -462,6 +463,23 @@ TEST(WorkerPool, BacklogTasksAreAcceptedAndAllRunAtShutdown) {
   blocked.join();
   EXPECT_TRUE(pool.shutdown(5s));
   EXPECT_EQ(ran.load(), 9) << "every accepted task ran exactly once";
+}
+
+// A task that shuts down its own pool would wait for itself forever: it gets an
+// exception instead (which goes to on_exception like any other).
+TEST(WorkerPool, ShutdownFromItsOwnTaskIsAnErrorNotAHang) {
+  std::atomic<bool> told{false};
+  WorkerPool pool({.capacity = 1, .on_exception = [&](std::exception_ptr e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::logic_error& err) {
+                       told = std::string(err.what()).find("its own tasks") != std::string::npos;
+                     } catch (...) {
+                     }
+                   }});
+  ASSERT_TRUE(pool.submit([&] { pool.shutdown(1s); }));
+  EXPECT_TRUE(cistern_test::eventually([&] { return told.load(); }));
+  EXPECT_TRUE(pool.shutdown(5s));
 }
 
 TEST(WorkerPool, ShutdownTimeoutReportsUnfinishedWork) {

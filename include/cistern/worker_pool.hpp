@@ -33,7 +33,9 @@
 //     with false.
 //
 // Thread-safety: every member may be called from any thread, except that a task
-// must not call shutdown() or destroy its own pool. A task may submit to its own
+// must not call shutdown() or destroy its own pool (it would wait for itself:
+// shutdown() throws std::logic_error, the destructor stops the program with a
+// message). A task may submit to its own
 // pool; when all the workers are busy and every other one already waits in
 // submit() for room, nobody is left to make room: that submit returns false
 // (with one line on stderr, once per pool) instead of waiting forever.
@@ -215,7 +217,8 @@ class WorkerPool final : private detail::HousekeepingClient {
   // No new tasks (submit returns false, blocked submitters too); every accepted
   // task runs exactly once; worker threads are joined. Returns true if all of it
   // finished within `timeout` (the rest finishes in the background, and the
-  // destructor waits for it).
+  // destructor waits for it). Throws std::logic_error when called from a task of
+  // this pool.
   bool shutdown(std::chrono::milliseconds timeout);
 
  private:
@@ -244,6 +247,7 @@ class WorkerPool final : private detail::HousekeepingClient {
   void housekeep(std::int64_t now_ms) noexcept override;
   void reap_locked(std::vector<std::thread>& out);
   void update_fast_path_locked() noexcept;
+  const char* label() const noexcept { return options_.name.empty() ? "(unnamed)" : options_.name.c_str(); }
   void report(std::exception_ptr e) noexcept;
   void report_self_wait_locked() noexcept;
 
