@@ -177,7 +177,7 @@ WorkerPool::Push WorkerPool::push(Worker* w, detail::Task& task) noexcept {
 // Takes the task at the head of w's ring, if there is one, and says its position:
 // w's worker, another worker taking from a stuck one, or housekeep(). Each
 // position goes to exactly one taker (the CAS).
-bool WorkerPool::take(Worker* w, detail::Task& out, std::uint64_t& pos) noexcept {
+CISTERN_ALWAYS_INLINE bool WorkerPool::take(Worker* w, detail::Task& out, std::uint64_t& pos) noexcept {
   pos = w->head.load(std::memory_order_relaxed);
   Slot* s;
   for (;;) {
@@ -431,7 +431,8 @@ void WorkerPool::worker_main(Worker* w) {
     }
     task.reset();  // the task's captured state goes now, on this worker
     w->completed.store(++done, std::memory_order_relaxed);  // a statistic, no read-modify-write
-    if (!next_for(w, task)) break;
+    if (CISTERN_LIKELY(alerts_.load(std::memory_order_relaxed) == 0) && next_task(w, task)) continue;
+    if (!next_for(w, task)) break;  // alerts, or the ring ran dry
   }
   std::lock_guard lock(mu_);
   w->finished = true;
