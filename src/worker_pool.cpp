@@ -106,6 +106,21 @@ struct WorkerPool::Worker {
   std::int64_t idle_since_ms = 0;  // under mu_
   bool finished = false;           // under mu_: worker_main returned
   std::uint64_t started_at_last_pass = 0;  // under mu_: its `started` at the last housekeep()
+  // Opens the ring. A plain store: only its own worker closes it, and no
+  // submitter writes a closed tail. By the worker, or by whoever took it from
+  // idle_ (it runs nothing then).
+  void open_ring() noexcept {
+    tail.store(tail.load(std::memory_order_relaxed) & ~kClosed, std::memory_order_relaxed);
+  }
+  // Closes the ring (by its worker): from here on nobody queues here. Records and
+  // returns `end`.
+  std::uint64_t close_ring() noexcept {
+    const std::uint64_t e = tail.fetch_or(kClosed, std::memory_order_relaxed) >> 1;
+    end.store(e, std::memory_order_relaxed);
+    closed = true;
+    return e;
+  }
+
   // Set when the worker left a pool that shrank with tasks still queued in its
   // ring (closed; `end` says where they stop): the other workers take them.
   // Cleared by the one that finds the ring empty.
@@ -355,7 +370,7 @@ WorkerPool::Worker* WorkerPool::take_idle_locked() noexcept {
 // its worker closes it, and no submitter writes a closed tail. With or without mu_.
 void WorkerPool::hand_over(Worker* w, detail::Task&& task) noexcept {
   w->task = std::move(task);  // ours to write: w left idle_ under the lock
-  w->tail.store(w->tail.load(std::memory_order_relaxed) & ~kClosed, std::memory_order_relaxed);
+  w->open_ring();
   signal(w, kTask);  // the store releases the task and the open ring to park()'s acquire
 }
 
@@ -400,14 +415,13 @@ void WorkerPool::start_worker_locked(detail::Task first) {
   raw->task = std::move(first);
   raw->closed = false;
   raw->state.store(kTask, std::memory_order_relaxed);  // published by the thread's start
-  raw->tail.store(raw->tail.load(std::memory_order_relaxed) & ~kClosed, std::memory_order_release);  // open
+  raw->open_ring();  // submitters may queue behind it from here on
   workers_.push_back(std::move(w));
   started_.fetch_add(1, std::memory_order_relaxed);  // a statistic
   try {
     raw->thread = std::thread([this, raw] { worker_main(raw); });
   } catch (...) {
-    raw->tail.fetch_or(kClosed, std::memory_order_relaxed);
-    raw->closed = true;
+    raw->close_ring();
     raw->task.reset();
     spare_.push_back(std::move(workers_.back()));  // try_sticky may see it already
     workers_.pop_back();
@@ -471,9 +485,7 @@ bool WorkerPool::leave_over_capacity(Worker* w) {
   if (busy_ <= capacity_) return false;
   --busy_;
   update_fast_path_locked();
-  const std::uint64_t end = w->tail.fetch_or(kClosed, std::memory_order_relaxed) >> 1;  // nobody queues here now
-  w->closed = true;
-  w->end.store(end, std::memory_order_relaxed);
+  const std::uint64_t end = w->close_ring();
   if (w->head.load(std::memory_order_relaxed) != end) {
     w->orphan.store(true, std::memory_order_release);  // publishes end; pairs with take_orphaned()
     alerts_.fetch_add(kOrphans, std::memory_order_relaxed);
@@ -520,9 +532,7 @@ bool WorkerPool::next_task(Worker* w, detail::Task& out) {
     }
     if (taken_from_stuck(w, out)) return true;
     w->victim = nullptr;
-    w->end.store(w->tail.fetch_or(kClosed, std::memory_order_relaxed) >> 1,  // from here on nobody queues here
-                 std::memory_order_relaxed);
-    w->closed = true;
+    w->close_ring();
   }
   for (int i = 0;; ++i) {
     if (pop(w, out)) return true;
@@ -551,7 +561,7 @@ WorkerPool::Park WorkerPool::park(Worker* w) {
     if (alerts_.load(std::memory_order_relaxed) >= kOrphans) {
       // Tasks left behind by a worker that left: stay busy and take them (also
       // when closing: every accepted task runs). Our drained ring opens again.
-      w->tail.fetch_and(~kClosed, std::memory_order_relaxed);
+      w->open_ring();
       w->closed = false;
       return Park::again;
     }
