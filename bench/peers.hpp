@@ -24,7 +24,8 @@ struct Obj {
 template <std::size_t N>
 struct CisternPool {
   static constexpr const char* kName = "cistern::Pool";
-  static inline cistern::Pool<Obj<N>> pool;
+  // Raw bytes, like the allocators' blocks: nothing to wipe, so the explicit opt-out.
+  static inline cistern::Pool<Obj<N>> pool{{.reset = cistern::keep_as_is}};
   static Obj<N>* get() { return pool.acquire(); }
   static void put(Obj<N>* p) { pool.release(p); }
 };

@@ -23,7 +23,7 @@ struct Message {
 };
 
 void BM_Shared_SharedPool(benchmark::State& state) {
-  static cistern::SharedPool<Message> pool;
+  static cistern::SharedPool<Message> pool({.reset = cistern::keep_as_is});  // raw bytes, as the peers
   for (auto _ : state) {
     cistern::Shared<Message> a = pool.get();
     a->bytes[0] = 1;

@@ -52,6 +52,7 @@ void Buffer::grow(std::size_t min_capacity) {
 BufferPool::BufferPool(Options options)
     : calibrate_(options.calibrate),
       fixed_max_retained_(options.max_retained),
+      budget_(options.max_total_bytes),
       max_retained_(options.max_retained != 0 ? options.max_retained : std::numeric_limits<std::size_t>::max()) {
   if (options.max_retained != 0 && options.max_retained < kMinClass)
     throw std::invalid_argument("cistern::BufferPool: Options::max_retained must be 0 (learned) or at least " +
@@ -59,7 +60,7 @@ BufferPool::BufferPool(Options options)
   const std::string label = options.name.empty() ? "(unnamed buffer pool)" : options.name;
   for (std::size_t i = 0; i < kClasses; ++i)
     classes_[i] = std::make_unique<detail::BlockPool>(label + " class " + std::to_string(class_size(i)),
-                                                      class_size(i));
+                                                      class_size(i), 0, budget_.capped() ? &budget_ : nullptr);
   expiry_ = detail::add_cycle_hook([this] { expire_large(false); });
   if (!options.name.empty()) {
     metrics_ = detail::register_metrics(options.name, "buffer_pool", [this](std::vector<detail::MetricSample>& out) {
@@ -91,6 +92,7 @@ char* BufferPool::allocate_large(std::size_t min_capacity, std::size_t& capacity
         best = &l;
     if (best != nullptr) {
       large_hits_.fetch_add(1, std::memory_order_relaxed);  // a statistic
+      if (budget_.capped()) budget_.sub(best->capacity);
       capacity = best->capacity;
       return std::exchange(best->data, nullptr);
     }
@@ -116,6 +118,7 @@ void BufferPool::free_block(char* p, std::size_t capacity) noexcept {
 }
 
 void BufferPool::release_large(char* p, std::size_t capacity) noexcept {
+  if (budget_.capped() && !budget_.try_add(capacity)) return free_block(p, capacity);  // over the cap
   std::int64_t now = now_ns();
   Large evict;
   {
@@ -131,7 +134,10 @@ void BufferPool::release_large(char* p, std::size_t capacity) noexcept {
     evict = *slot;
     *slot = Large{p, capacity, now};
   }
-  if (evict.data != nullptr) free_block(evict.data, evict.capacity);
+  if (evict.data != nullptr) {
+    if (budget_.capped()) budget_.sub(evict.capacity);
+    free_block(evict.data, evict.capacity);
+  }
 }
 
 void BufferPool::expire_large(bool all) noexcept {
@@ -147,7 +153,10 @@ void BufferPool::expire_large(bool all) noexcept {
       }
     }
   }
-  for (std::size_t i = 0; i < n; ++i) free_block(dead[i].data, dead[i].capacity);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (budget_.capped()) budget_.sub(dead[i].capacity);
+    free_block(dead[i].data, dead[i].capacity);
+  }
 }
 
 void BufferPool::sample(std::size_t peak) noexcept {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "cistern/detail/cycle_hooks.hpp"
+#include "cistern/detail/hazard.hpp"
 #include "cistern/pool.hpp"
 
 #include <map>
@@ -28,6 +29,9 @@ void reset_entry(ThreadCache& c) noexcept {
   c.loaded = c.spare = nullptr;
   c.owner = nullptr;
   c.epoch = 0;
+  c.idle_mark = 0;
+  c.busy.store(0, std::memory_order_relaxed);    // the owner is known to be out (lock held)
+  c.revoke.store(0, std::memory_order_relaxed);
   for (Counter* k : {&c.gets, &c.misses, &c.puts, &c.drops, &c.moved_in, &c.moved_out}) k->set(0);
 }
 
@@ -39,6 +43,10 @@ void move_entry(ThreadCache& to, ThreadCache& from) noexcept {
   to.spare = from.spare;
   to.owner = from.owner;
   to.epoch = from.epoch;
+  to.idle_mark = from.idle_mark;
+  // The owner is growing its own table (lock held), so it is in no get or put.
+  to.busy.store(from.busy.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  to.revoke.store(from.revoke.load(std::memory_order_relaxed), std::memory_order_relaxed);
   to.gets.set(from.gets.get());
   to.misses.set(from.misses.get());
   to.puts.set(from.puts.get());
@@ -173,11 +181,59 @@ void Registry::cycle() {
   run_hooks();
 }
 
+bool Registry::can_reclaim_live() noexcept {
+#if CISTERN_TSAN
+  return true;  // both sides use seq_cst operations
+#else
+  return hazard::g_asymmetric;  // the owner's compiler fence needs our membarrier
+#endif
+}
+
+void Registry::reclaim_idle_locked() {
+  if (!can_reclaim_live()) return;
+  idle_.clear();
+  for (ThreadTable* t : threads_) {
+    for (std::uint32_t i = 0; i < t->size; ++i) {
+      ThreadCache& c = t->caches[i];
+      // An entry revoked before and not used since has nothing left to take.
+      if (c.owner == nullptr || c.revoke.load(std::memory_order_relaxed) != 0) continue;
+      std::uint64_t ops = c.gets.get() + c.puts.get();
+      if (ops != c.idle_mark) {  // used since the previous cycle
+        c.idle_mark = ops;
+        continue;
+      }
+      idle_.push_back(&c);
+    }
+  }
+  if (idle_.empty()) return;
+  // The cycle's half of the handshake in thread_cache.hpp: revoke, one fence for
+  // every entry, then take only what no owner is using.
+#if CISTERN_TSAN
+  constexpr auto kRevoke = std::memory_order_seq_cst, kCheck = std::memory_order_seq_cst;
+#else
+  constexpr auto kRevoke = std::memory_order_relaxed;  // made visible by writer_fence's membarrier
+  constexpr auto kCheck = std::memory_order_acquire;   // pairs with leave()'s release
+#endif
+  for (ThreadCache* c : idle_) c->revoke.store(1, kRevoke);
+  hazard::writer_fence();
+  for (ThreadCache* c : idle_) {
+    if (c->busy.load(kCheck) != 0) {  // in a get or put right now: not idle after all
+      c->revoke.store(0, std::memory_order_relaxed);
+      continue;
+    }
+    c->owner->reclaim_locked(*c);  // revoke stays set until the owner has seen it
+  }
+  idle_.clear();
+}
+
 void Registry::cycle_pools() {
   std::vector<std::pair<PoolCore*, Depot::Retired>> work;
   {
     std::lock_guard lock(mu_);
     epoch_.store(epoch_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // under mu_
+    // Idle threads' caches go to their depots first, so they age with the depot:
+    // freed by the next cycle if nobody takes them.
+    reclaim_idle_locked();
     work.reserve(pools_.size());
     for (PoolCore* p : pools_) {
       if (p == nullptr) continue;
@@ -188,7 +244,7 @@ void Registry::cycle_pools() {
     }
   }
   for (auto& [pool, retired] : work) {
-    pool->free_magazines(retired.objects);
+    pool->budget_sub(pool->free_magazines(retired.objects));
     pool->free_magazines(retired.empties);
   }
   if (work.empty()) return;

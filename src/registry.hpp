@@ -5,7 +5,7 @@
 // thread's exit can reach every pool it cached for, and cycle() can reach every
 // depot. One mutex guards it; it is taken on slow paths only: when a thread first
 // uses a pool, at thread exit, pool construction and destruction, stats() and
-// cycle().
+// cycle(). Cycles also take back the caches of threads that stopped using a pool.
 #pragma once
 
 #include <atomic>
@@ -50,12 +50,17 @@ class Registry {
   Registry() = default;
   void grow_locked(ThreadTable& table, std::uint32_t min_size);
   void cycle_pools();
+  // Under mu_: takes the caches of threads that did not use a pool since the
+  // previous cycle (thread_cache.hpp has the handshake) into that pool's depot.
+  void reclaim_idle_locked();
+  static bool can_reclaim_live() noexcept;
 
   mutable std::mutex mu_;
   std::condition_variable unpinned_;
   std::vector<PoolCore*> pools_;          // by slot; nullptr: free slot
   std::vector<ThreadTable*> threads_;     // threads with a cache table
   std::atomic<std::uint64_t> epoch_{1};   // cycles so far + 1; written under mu_
+  std::vector<ThreadCache*> idle_;        // reclaim_idle_locked's scratch; under mu_
 };
 
 // Starts the background cycle thread if it is enabled and not running.

@@ -6,7 +6,7 @@
 
 int main() {
   cistern::Pool<std::string> a({.name = "requests"});
-  cistern::Pool<int> b({.name = "odd \"name\"\\with\nescapes"});
+  cistern::Pool<int> b({.reset = cistern::keep_as_is, .name = "odd \"name\"\\with\nescapes"});
   { auto s = a.get(); auto t = a.get(); }
   { auto i = b.get(); }
   std::fputs(cistern::metrics_text().c_str(), stdout);

@@ -15,9 +15,9 @@ bool contains(const std::string& haystack, const std::string& needle) {
 }
 
 TEST(Metrics, NamedPoolsAppearWithHelpTypeAndLabel) {
-  cistern::Pool<int> a({.name = "alpha"});
-  cistern::Pool<int> b({.name = "beta"});
-  cistern::Pool<int> unnamed;
+  cistern::Pool<int> a({.reset = cistern::keep_as_is, .name = "alpha"});
+  cistern::Pool<int> b({.reset = cistern::keep_as_is, .name = "beta"});
+  cistern::Pool<int> unnamed({.reset = cistern::keep_as_is});
   { auto x = a.get(); auto y = a.get(); }
   { auto z = unnamed.get(); }
   std::string text = cistern::metrics_text();
@@ -34,31 +34,31 @@ TEST(Metrics, NamedPoolsAppearWithHelpTypeAndLabel) {
 
 TEST(Metrics, DuplicateLiveNameIsAnErrorAndTheNameIsFreedOnDestruction) {
   {
-    cistern::Pool<int> a({.name = "shared-name"});
+    cistern::Pool<int> a({.reset = cistern::keep_as_is, .name = "shared-name"});
     try {
-      cistern::Pool<long> b({.name = "shared-name"});
+      cistern::Pool<long> b({.reset = cistern::keep_as_is, .name = "shared-name"});
       FAIL() << "two live pools with one name";
     } catch (const std::invalid_argument& e) {
       EXPECT_TRUE(contains(e.what(), "shared-name")) << e.what();
     }
   }
-  cistern::Pool<int> again({.name = "shared-name"});  // free again
+  cistern::Pool<int> again({.reset = cistern::keep_as_is, .name = "shared-name"});  // free again
   EXPECT_TRUE(contains(cistern::metrics_text(), "pool=\"shared-name\""));
 }
 
 TEST(Metrics, PoolLeavesTheRegistryWhenDestroyed) {
-  { cistern::Pool<int> gone({.name = "short-lived"}); }
+  { cistern::Pool<int> gone({.reset = cistern::keep_as_is, .name = "short-lived"}); }
   EXPECT_FALSE(contains(cistern::metrics_text(), "short-lived"));
 }
 
 TEST(Metrics, LabelValuesAreEscaped) {
-  cistern::Pool<int> odd({.name = "a\"b\\c\nd"});
+  cistern::Pool<int> odd({.reset = cistern::keep_as_is, .name = "a\"b\\c\nd"});
   EXPECT_TRUE(contains(cistern::metrics_text(), "{pool=\"a\\\"b\\\\c\\nd\"}"));
   EXPECT_TRUE(contains(cistern::metrics_json(), "\"name\":\"a\\\"b\\\\c\\nd\""));
 }
 
 TEST(Metrics, JsonListsEveryNamedPool) {
-  cistern::Pool<int> a({.name = "json-a"});
+  cistern::Pool<int> a({.reset = cistern::keep_as_is, .name = "json-a"});
   { auto x = a.get(); }
   std::string json = cistern::metrics_json();
   EXPECT_EQ(json.rfind("{\"pools\":[", 0), 0u) << json;

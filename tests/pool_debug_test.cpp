@@ -52,7 +52,7 @@ TEST_F(PoolDebugTest, ReturnOfAForeignObjectIsReported) {
 TEST_F(PoolDebugTest, LeaseOutlivingItsPoolIsReported) {
   EXPECT_DEATH(
       {
-        auto pool = std::make_unique<cistern::Pool<int>>(cistern::Pool<int>::Options{.name = "short"});
+        auto pool = std::make_unique<cistern::Pool<int>>(cistern::Pool<int>::Options{.reset = cistern::keep_as_is, .name = "short"});
         int* leaked = pool->acquire();
         (void)leaked;
         pool.reset();
@@ -61,7 +61,7 @@ TEST_F(PoolDebugTest, LeaseOutlivingItsPoolIsReported) {
 }
 
 TEST_F(PoolDebugTest, DetachedObjectsMayOutliveThePool) {
-  auto pool = std::make_unique<cistern::Pool<int>>();
+  auto pool = std::make_unique<cistern::Pool<int>>(cistern::Pool<int>::Options{.reset = cistern::keep_as_is});
   auto lease = pool->get();
   std::unique_ptr<int> owned(lease.detach());
   pool.reset();  // no report: the caller owns the detached object
@@ -77,7 +77,7 @@ TEST_F(PoolDebugTest, UseAfterReturnIsCaughtByAddressSanitizer) {
   if (!CISTERN_ASAN) GTEST_SKIP() << "needs AddressSanitizer";
   EXPECT_DEATH(
       {
-        cistern::Pool<Record> pool;
+        cistern::Pool<Record> pool({.reset = cistern::keep_as_is});
         Record* r = pool.acquire();
         pool.release(r);
         volatile long* field = &r->field;
@@ -87,7 +87,7 @@ TEST_F(PoolDebugTest, UseAfterReturnIsCaughtByAddressSanitizer) {
 }
 
 TEST_F(PoolDebugTest, CorrectUseIsQuiet) {
-  cistern::Pool<Record> pool({.name = "quiet"});
+  cistern::Pool<Record> pool({.reset = cistern::keep_as_is, .name = "quiet"});
   for (int i = 0; i < 1000; ++i) {
     auto a = pool.get();
     auto b = pool.get();

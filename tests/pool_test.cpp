@@ -136,7 +136,7 @@ TEST_F(PoolTest, CustomMakeIsUsedOnAMiss) {
 }
 
 TEST_F(PoolTest, MakeThatThrowsPropagatesAndCountsNothing) {
-  Pool<int> pool({.make = []() -> std::unique_ptr<int> { throw std::runtime_error("backend down"); }});
+  Pool<int> pool({.make = []() -> std::unique_ptr<int> { throw std::runtime_error("backend down"); }, .reset = cistern::keep_as_is});
   EXPECT_THROW(pool.get(), std::runtime_error);
   auto s = pool.stats();
   EXPECT_EQ(s.gets, 0u);
@@ -144,7 +144,7 @@ TEST_F(PoolTest, MakeThatThrowsPropagatesAndCountsNothing) {
 }
 
 TEST_F(PoolTest, MakeThatReturnsNullThrowsNamingThePool) {
-  Pool<int> pool({.make = [] { return std::unique_ptr<int>(); }, .name = "nulls"});
+  Pool<int> pool({.make = [] { return std::unique_ptr<int>(); }, .reset = cistern::keep_as_is, .name = "nulls"});
   try {
     pool.get();
     FAIL() << "expected a throw";
@@ -159,14 +159,14 @@ struct NoDefault {
 };
 
 TEST_F(PoolTest, NonDefaultConstructibleTNeedsMake) {
-  EXPECT_THROW(Pool<NoDefault>{}, std::invalid_argument);
-  Pool<NoDefault> pool({.make = [] { return std::make_unique<NoDefault>(7); }});
+  EXPECT_THROW(Pool<NoDefault>({.reset = cistern::keep_as_is}), std::invalid_argument);
+  Pool<NoDefault> pool({.make = [] { return std::make_unique<NoDefault>(7); }, .reset = cistern::keep_as_is});
   EXPECT_EQ(pool.get()->value, 7);
 }
 
 TEST_F(PoolTest, InvalidMagazineSizeIsRejectedByName) {
   try {
-    Pool<int> pool({.magazine_size = 1u << 20});
+    Pool<int> pool({.reset = cistern::keep_as_is, .magazine_size = 1u << 20});
     FAIL();
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("magazine_size"), std::string::npos);
@@ -174,10 +174,10 @@ TEST_F(PoolTest, InvalidMagazineSizeIsRejectedByName) {
 }
 
 TEST_F(PoolTest, MagazineSizeDefaultsFromObjectSize) {
-  EXPECT_EQ((Pool<std::array<char, 64>>().magazine_size()), 128u);
-  EXPECT_EQ((Pool<std::array<char, 256>>().magazine_size()), 64u);
-  EXPECT_EQ((Pool<std::array<char, 4096>>().magazine_size()), 8u);
-  EXPECT_EQ(Pool<int>({.magazine_size = 3}).magazine_size(), 3u);
+  EXPECT_EQ((Pool<std::array<char, 64>>({.reset = cistern::keep_as_is}).magazine_size()), 128u);
+  EXPECT_EQ((Pool<std::array<char, 256>>({.reset = cistern::keep_as_is}).magazine_size()), 64u);
+  EXPECT_EQ((Pool<std::array<char, 4096>>({.reset = cistern::keep_as_is}).magazine_size()), 8u);
+  EXPECT_EQ(Pool<int>({.reset = cistern::keep_as_is, .magazine_size = 3}).magazine_size(), 3u);
 }
 
 TEST_F(PoolTest, LeaseMovesDetachesAndReleases) {
@@ -349,7 +349,7 @@ struct Big {
 };
 
 TEST_F(PoolTest, LargeObjects) {
-  Pool<Big> pool;
+  Pool<Big> pool({.reset = cistern::keep_as_is});
   EXPECT_EQ(pool.magazine_size(), 8u);
   std::vector<Big*> held;
   for (int i = 0; i < 20; ++i) held.push_back(pool.acquire());

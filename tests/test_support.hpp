@@ -25,6 +25,7 @@ struct Counted {
   ~Counted() { Lives::destroyed.fetch_add(1); }
   Counted(const Counted&) = delete;
   Counted& operator=(const Counted&) = delete;
+  void reset() { payload = 0; }
   std::uint64_t payload = 0;
 };
 

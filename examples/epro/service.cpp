@@ -28,7 +28,9 @@ Service::Service(Store& store, bool pooling)
     : store_(store),
       pooling_(pooling),
       submissions_({.name = pooling ? "epro_submissions" : ""}),
-      parsers_({.name = pooling ? "epro_parsers" : ""}),
+      // A parser holds no document between parses (each iterate() starts over on
+      // the new input): its buffers are kept on purpose, so the explicit opt-out.
+      parsers_({.reset = cistern::keep_as_is, .name = pooling ? "epro_parsers" : ""}),
       buffers_({.name = pooling ? "epro_buffers" : ""}) {}
 
 void Service::count(int status, double seconds) {

@@ -142,6 +142,11 @@ class BufferPool {
     bool calibrate = true;
     // Non-empty: listed in metrics under this name (unique among live pools).
     std::string name = {};
+    // Most bytes kept across every size class and the large-buffer slots (0: no
+    // cap). Counted once per magazine move, so each thread may hold one loaded
+    // magazine per class beyond it (about 16 KiB of blocks for small classes, 8
+    // blocks for large ones). A buffer returned past the cap is freed (a drop).
+    std::size_t max_total_bytes = 0;
   };
 
   static constexpr std::size_t kMinClass = 64;
@@ -215,6 +220,7 @@ class BufferPool {
 
   const bool calibrate_;
   const std::size_t fixed_max_retained_;
+  detail::Budget budget_;  // before classes_: they count against it until destroyed
   std::atomic<std::size_t> default_size_{kInitialDefault};
   std::atomic<std::size_t> max_retained_;
   std::array<std::unique_ptr<detail::BlockPool>, kClasses> classes_;

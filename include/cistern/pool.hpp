@@ -24,8 +24,15 @@
 //   must not race with its use: leases must not outlive the pool (debug builds
 //   report it).
 //
+// Reset policy (every pool that compiles resets)
+//   On return: Options::reset if given; else t.reset() if T has it (a bool result
+//   is keep/drop); else t.clear() if T has it (std::string, the containers). A T
+//   with neither does not compile with Pool<T>() and throws from Pool<T>(Options)
+//   without Options::reset. cistern::keep_as_is is the explicit opt-out.
+//
 // Lifetimes
-//   A thread's magazines go back to the pool's depot when the thread exits.
+//   A thread's magazines go back to the pool's depot when the thread exits, or
+//   when a cycle finds the thread did not use the pool since the previous cycle.
 //   Destroying the pool destroys every cached object, including those in other
 //   threads' caches, and no thread touches the pool afterwards.
 //
@@ -113,13 +120,33 @@ class Lease {
   T* object_ = nullptr;
 };
 
+// The explicit opt-out of resetting: Options::reset = cistern::keep_as_is keeps
+// every returned object exactly as its last user left it. Only for objects that
+// carry nothing of one user into the next (the pool can't check that).
+inline constexpr struct keep_as_is_t {
+  template <class T>
+  bool operator()(T&) const noexcept {
+    return true;
+  }
+} keep_as_is{};
+
+// Which per-thread tier this build runs: per_thread (a cache per thread and pool,
+// see detail/thread_cache.hpp). per_cpu is reserved for an rseq-based tier.
+enum class CacheMode { per_thread, per_cpu };
+inline CacheMode cache_mode() noexcept { return CacheMode::per_thread; }
+
 namespace detail {
 template <class T>
 concept HasResetMember = requires(T& t) { t.reset(); };
+template <class T>
+concept HasClearMember = requires(T& t) { t.clear(); };
+// T has a reset policy the pool can use without being told: reset() or clear().
+template <class T>
+concept HasDefaultReset = HasResetMember<T> || HasClearMember<T>;
 
 // The default reset policy: t.reset() when T has it (a bool result is the
-// keep/drop answer), else keep t as it is.
-template <class T>
+// keep/drop answer), else t.clear() (std::string, the containers).
+template <HasDefaultReset T>
 CISTERN_ALWAYS_INLINE bool default_reset(T& t) {
   if constexpr (HasResetMember<T>) {
     if constexpr (std::is_convertible_v<decltype(t.reset()), bool>) {
@@ -127,9 +154,15 @@ CISTERN_ALWAYS_INLINE bool default_reset(T& t) {
     } else {
       t.reset();
     }
+  } else {
+    t.clear();
   }
   return true;
 }
+
+inline constexpr const char* kNoResetPolicy =
+    "T has neither reset() nor clear(), so the pool cannot know how to wipe a returned object: "
+    "give Options::reset (or cistern::keep_as_is to keep objects as they are)";
 }  // namespace detail
 
 template <class T>
@@ -145,8 +178,10 @@ class Pool final : private detail::PoolCore {
     std::function<std::unique_ptr<T>()> make = {};
     // Runs on every return, on the returning thread, before the object is cached.
     // Returns false to have the object destroyed instead (e.g. it grew too big).
-    // Default (empty): calls t.reset() if T has it (a bool result is used as the
-    // keep/drop answer), else keeps the object as is. Must not throw.
+    // Must not throw. Default (empty): t.reset() if T has it (a bool result is
+    // the keep/drop answer), else t.clear() if T has it; a T with neither needs
+    // an explicit reset (the constructor throws std::invalid_argument without
+    // one). cistern::keep_as_is opts out of resetting.
     std::function<bool(T&)> reset = {};
     // Non-empty: the pool is listed in metrics_text()/metrics_json() under this
     // name, which no other live pool may use (the constructor throws otherwise).
@@ -155,14 +190,32 @@ class Pool final : private detail::PoolCore {
     // threads, but up to 2*M objects parked per thread. 0: about 16 KiB of
     // objects, between 8 and 128. At most 65536.
     std::size_t magazine_size = 0;
+    // Most objects kept (0: unbounded). Counted over the depot and the threads'
+    // spare magazines, once per magazine move: a return that would park a
+    // magazine beyond it destroys the object instead (counted as a drop). So the
+    // pool keeps at most max_cached + one loaded magazine per thread.
+    std::size_t max_cached = 0;
   };
 
-  Pool() : Pool(Options{}) {}
-  // Throws std::invalid_argument if an option is invalid, naming the option.
+  // Requires a T with reset() or clear() (else: Pool(Options) with Options::reset).
+  Pool() : Pool(Options{}) {
+    static_assert(detail::HasDefaultReset<T>,
+                  "cistern::Pool<T>(): T has neither reset() nor clear(), so the pool cannot know how to "
+                  "wipe a returned object. Give Options::reset, or cistern::keep_as_is to keep objects as "
+                  "they are.");
+  }
+  // Throws std::invalid_argument if an option is invalid, naming the option
+  // (also: T has neither reset() nor clear() and Options::reset is empty).
   explicit Pool(Options options)
-      : PoolCore(std::move(options.name), checked_magazine_size(options.magazine_size), sizeof(T)),
+      : PoolCore(std::move(options.name), checked_magazine_size(options.magazine_size), sizeof(T), nullptr,
+                 options.max_cached),
         make_(std::move(options.make)),
-        reset_(std::move(options.reset)) {
+        reset_(std::move(options.reset)),
+        keep_as_is_(reset_ && reset_.template target<keep_as_is_t>() != nullptr) {
+    if constexpr (!detail::HasDefaultReset<T>) {
+      if (!reset_) throw std::invalid_argument(std::string("cistern::Pool: Options::reset is empty and ") +
+                                               detail::kNoResetPolicy);
+    }
     if (!make_) {
       if constexpr (std::is_default_constructible_v<T>) {
         make_ = [] { return std::make_unique<T>(); };
@@ -215,6 +268,12 @@ class Pool final : private detail::PoolCore {
     keep(object);
   }
 
+  // Makes n objects now (with make) into the shared tier, so the first gets of
+  // every thread hit: a warm-up before traffic. With max_cached, stops at it.
+  // The objects age like any cached ones: two cycles with no use free them.
+  // Throws what make throws (the objects made until then stay cached).
+  void prefill(std::size_t n) { PoolCore::prefill(n); }
+
   using PoolCore::clear;
   using PoolCore::stats;
   using PoolCore::name;
@@ -230,8 +289,11 @@ class Pool final : private detail::PoolCore {
   }
 
   CISTERN_ALWAYS_INLINE bool reset_object(T& t) {
-    if (reset_) return reset_(t);
-    return detail::default_reset(t);
+    if constexpr (detail::HasDefaultReset<T>) {
+      if (!reset_) return detail::default_reset(t);
+    }
+    if (keep_as_is_) return true;  // no call through std::function for the opt-out
+    return reset_(t);              // never empty here: the constructor checked
   }
 
   void* make_object() override {
@@ -255,15 +317,19 @@ class Pool final : private detail::PoolCore {
 
   std::function<std::unique_ptr<T>()> make_;
   std::function<bool(T&)> reset_;
+  const bool keep_as_is_;  // reset_ holds cistern::keep_as_is
   detail::MetricsRegistration metrics_;
 };
 
 // Runs one generation for every pool: what each depot held since the previous
 // cycle and nobody took is destroyed, and what it holds now becomes the victim
 // generation. So two cycles with no use in between free everything in the depots.
-// Objects parked in a thread's own magazines are not touched (only the owner may);
-// a thread hands its spare magazine to the depot on its first slow path after a
-// cycle. Runs user destructors on the calling thread, outside every pool lock.
+// A thread that did not use a pool since the previous cycle has its magazines
+// taken into that pool's depot first (without a lock or an atomic RMW on the
+// thread's own get/put: see detail/thread_cache.hpp), so three cycles free
+// everything that no thread used since the first of them. A busy thread hands its
+// spare magazine to the depot on its first slow path after a cycle. Runs user
+// destructors on the calling thread, outside every pool lock.
 void cycle();
 
 // Sets the period of the background cycle (default 5 s); zero stops it, and

@@ -52,8 +52,13 @@ struct alignas(kCacheLine) SharedNode {
   template <class... Args>
   explicit SharedNode(Args&&... args) : value(std::forward<Args>(args)...) {}
   // The pool's default reset: T::reset() when T has one (a bool result is the
-  // keep/drop answer), else nothing. Inlined into the return path.
-  bool reset() { return default_reset(value); }
+  // keep/drop answer), else T::clear(). Inlined into the return path. Absent when
+  // T has neither, so Pool<SharedNode> then needs (and gets) an explicit reset.
+  bool reset()
+    requires HasDefaultReset<T>
+  {
+    return default_reset(value);
+  }
   T value;
   std::atomic<std::uint32_t> refs{0};
   Pool<SharedNode>* home = nullptr;
@@ -123,8 +128,15 @@ class SharedPool {
  public:
   // Same options as Pool<T>: `make` (a custom factory needs a move-constructible
   // T, moved into the pooled node), `reset` (default: T::reset() if present),
-  // `name`, `magazine_size`. Throws std::invalid_argument on bad options.
-  SharedPool() : SharedPool(typename Pool<T>::Options{}) {}
+  // `name`, `magazine_size`, `max_cached`. Throws std::invalid_argument on bad
+  // options. The reset policy is Pool<T>'s: reset(), else clear(), else
+  // Options::reset is required (SharedPool() does not compile without one).
+  SharedPool() : SharedPool(typename Pool<T>::Options{}) {
+    static_assert(detail::HasDefaultReset<T>,
+                  "cistern::SharedPool<T>(): T has neither reset() nor clear(), so the pool cannot know how "
+                  "to wipe a returned object. Give Options::reset, or cistern::keep_as_is to keep objects "
+                  "as they are.");
+  }
   explicit SharedPool(typename Pool<T>::Options options) : pool_(node_options(std::move(options))) {}
   SharedPool(const SharedPool&) = delete;
   SharedPool& operator=(const SharedPool&) = delete;
@@ -141,12 +153,20 @@ class SharedPool {
 
   PoolStats stats() const { return pool_.stats(); }
   void clear() { pool_.clear(); }
+  // As Pool<T>::prefill: n new objects into the shared tier.
+  void prefill(std::size_t n) { pool_.prefill(n); }
 
  private:
   static typename Pool<Node>::Options node_options(typename Pool<T>::Options o) {
     typename Pool<Node>::Options n;
     n.name = std::move(o.name);
     n.magazine_size = o.magazine_size;
+    n.max_cached = o.max_cached;
+    if constexpr (!detail::HasDefaultReset<T>) {
+      if (!o.reset)
+        throw std::invalid_argument(std::string("cistern::SharedPool: Options::reset is empty and ") +
+                                    detail::kNoResetPolicy);
+    }
     if (o.make) {
       if constexpr (std::is_move_constructible_v<T>) {
         n.make = [make = std::move(o.make)] {
@@ -162,7 +182,11 @@ class SharedPool {
     } else {
       throw std::invalid_argument("cistern::SharedPool: Options::make is required when T is not default-constructible");
     }
-    if (o.reset) n.reset = [reset = std::move(o.reset)](Node& node) { return reset(node.value); };
+    if (o.reset && o.reset.template target<keep_as_is_t>() != nullptr) {
+      n.reset = keep_as_is;  // the node pool sees the opt-out too (no call per return)
+    } else if (o.reset) {
+      n.reset = [reset = std::move(o.reset)](Node& node) { return reset(node.value); };
+    }
     return n;
   }
 

@@ -20,9 +20,10 @@ namespace cistern::detail {
 class BlockPool final : public PoolCore {
  public:
   // `name` is used in debug messages only (not registered for metrics).
-  BlockPool(std::string name, std::size_t block_size, std::uint32_t magazine_size = 0)
+  // `budget`: shared with the other size classes of a capped BufferPool, or null.
+  BlockPool(std::string name, std::size_t block_size, std::uint32_t magazine_size = 0, Budget* budget = nullptr)
       : PoolCore(std::move(name), magazine_size != 0 ? magazine_size : default_magazine_size(block_size),
-                 block_size),
+                 block_size, budget),
         block_size_(block_size) {
     start();
   }

@@ -7,7 +7,15 @@
 // things that do (making and destroying an object) are virtual.
 //
 // Lock order: registry lock, then a depot lock. Slow paths take only the depot
-// lock. No lock is held while user code (factory, destructor) runs.
+// lock (and the registry lock once after a cycle took their cache back). No lock
+// is held while user code (factory, destructor) runs.
+//
+// Ceilings: a Budget counts the bytes a pool keeps outside the threads' loaded
+// magazines (the depot and the spare magazines), updated once per magazine move,
+// never per object. With a cap, a return that would park a magazine beyond it is
+// destroyed instead (a drop), so what a pool keeps stays within the cap plus one
+// loaded magazine per thread. Several pools may share one Budget (BufferPool's
+// size classes).
 #pragma once
 
 #include <atomic>
@@ -23,6 +31,38 @@
 namespace cistern::detail {
 
 class Registry;
+
+// Bytes kept by one pool or a group of pools, against an optional cap.
+// Thread-safe; touched once per magazine move.
+class Budget {
+ public:
+  explicit Budget(std::size_t cap_bytes = 0) noexcept : cap_(cap_bytes) {}
+  Budget(const Budget&) = delete;
+  Budget& operator=(const Budget&) = delete;
+
+  std::size_t cap() const noexcept { return cap_; }
+  bool capped() const noexcept { return cap_ != 0; }
+  // Counts n more bytes if that stays within the cap; false (nothing counted) if not.
+  bool try_add(std::size_t n) noexcept {
+    if (n == 0) return true;
+    std::size_t before = used_.fetch_add(n, std::memory_order_relaxed);  // a count: orders nothing
+    if (cap_ == 0 || before + n <= cap_) return true;
+    used_.fetch_sub(n, std::memory_order_relaxed);
+    return false;
+  }
+  // Counts n more bytes whatever the cap (memory that is already cached elsewhere).
+  void add(std::size_t n) noexcept {
+    if (n != 0) used_.fetch_add(n, std::memory_order_relaxed);
+  }
+  void sub(std::size_t n) noexcept {
+    if (n != 0) used_.fetch_sub(n, std::memory_order_relaxed);
+  }
+  std::size_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
+
+ private:
+  const std::size_t cap_;
+  std::atomic<std::size_t> used_{0};
+};
 
 class PoolCore {
  public:
@@ -41,8 +81,16 @@ class PoolCore {
 
   PoolStats stats() const;
 
+  // Makes n objects (make_object) into the depot, in magazines of magazine_size().
+  // With a capped budget, stops at the cap. Throws what make_object throws (the
+  // objects made until then stay cached).
+  void prefill(std::size_t n);
+
  protected:
-  PoolCore(std::string name, std::uint32_t magazine_size, std::size_t object_size);
+  // `shared`: a Budget this pool counts against together with other pools, or
+  // null. Else `max_cached` (objects, 0: none) caps a budget of the pool's own.
+  PoolCore(std::string name, std::uint32_t magazine_size, std::size_t object_size, Budget* shared = nullptr,
+           std::size_t max_cached = 0);
   ~PoolCore();
 
   // Registers the pool (slot number, cycles). Called once the derived pool is
@@ -56,7 +104,8 @@ class PoolCore {
   // An object for a get: a pop on this thread's loaded magazine (no lock, no
   // atomic RMW), else the slow path. Throws what make_object throws.
   CISTERN_ALWAYS_INLINE void* take() {
-    if (void* object = try_pop(); CISTERN_LIKELY(object != nullptr)) return object;
+    void* object;
+    if (CISTERN_LIKELY(try_pop(object))) return object;
     return acquire_slow();
   }
   // A returned object that is to be cached (already reset): poisoned for ASan,
@@ -67,24 +116,34 @@ class PoolCore {
     release_slow(object);
   }
 
-  // The halves of the fast paths: null / false when the slow path must run.
-  CISTERN_ALWAYS_INLINE void* try_pop() noexcept {
+  // The halves of the fast paths: false when the slow path must run. Both run
+  // inside enter()/leave() (thread_cache.hpp): a cycle that wants this thread's
+  // cache back either sees `busy` or is seen through `revoke`.
+  CISTERN_ALWAYS_INLINE bool try_pop(void*& object) noexcept {
     ThreadCache* c = find_cache(slot_);
-    if (CISTERN_LIKELY(c != nullptr && c->top != c->floor)) {
-      void* object = *--c->top;
+    if (CISTERN_UNLIKELY(c == nullptr)) return false;
+    enter(*c);
+    if (CISTERN_LIKELY(!revoked(*c) && c->top != c->floor)) {
+      object = *--c->top;
       c->gets.bump();
+      leave(*c);
       if constexpr (CISTERN_DEBUG_CHECKS) debug_on_get(object);
-      return object;
+      return true;
     }
-    return nullptr;
+    leave(*c);
+    return false;
   }
   CISTERN_ALWAYS_INLINE bool try_push(void* object) noexcept {
     ThreadCache* c = find_cache(slot_);
-    if (CISTERN_LIKELY(c != nullptr && c->top != c->ceiling)) {
+    if (CISTERN_UNLIKELY(c == nullptr)) return false;
+    enter(*c);
+    if (CISTERN_LIKELY(!revoked(*c) && c->top != c->ceiling)) {
       *c->top++ = object;
       c->puts.bump();
+      leave(*c);
       return true;
     }
+    leave(*c);
     return false;
   }
 
@@ -109,11 +168,31 @@ class PoolCore {
 
   ThreadCache* attach();
   ThreadCache* attach_or_null() noexcept;  // attach(), or null when out of memory
+  // enter() for a slow path: also catches up with a cycle that took the cache.
+  void enter_slow(ThreadCache& c) noexcept;
+  // The loaded magazine is empty: refills it from the spare or the depot. False
+  // when neither has objects (the caller makes one).
+  bool refill(ThreadCache& c) noexcept;
+  // The loaded magazine is full (or there is none): makes room for one object.
+  // False when there is no room (no memory, or the budget's cap).
+  bool make_room(ThreadCache& c) noexcept;
+  // Bytes for n objects.
+  std::size_t bytes(std::size_t n) const noexcept { return n * object_size_; }
+  void budget_add(std::size_t objects) noexcept {
+    if (budget_ != nullptr) budget_->add(bytes(objects));
+  }
+  void budget_sub(std::size_t objects) noexcept {
+    if (budget_ != nullptr) budget_->sub(bytes(objects));
+  }
   void destroy_returned(ThreadCache* c, void* object) noexcept;
   void new_epoch(ThreadCache& c) noexcept;
   Magazine* empty_magazine() noexcept;
-  // Destroys the objects in a list of magazines, then the magazines.
-  void free_magazines(Magazine* list) noexcept;
+  // Destroys the objects in a list of magazines, then the magazines. Returns the
+  // number of objects destroyed.
+  std::size_t free_magazines(Magazine* list) noexcept;
+  // Under the registry lock, from a cycle, once the owner is known to be out of
+  // the pool (thread_cache.hpp): moves the entry's magazines to the depot.
+  void reclaim_locked(ThreadCache& c) noexcept;
   // Under the registry lock: hands the entry's magazines to the depot, folds its
   // counters into the retired ones and resets it.
   void flush_locked(ThreadCache& c) noexcept;
@@ -124,6 +203,8 @@ class PoolCore {
   const std::uint32_t magazine_size_;
   const std::size_t object_size_;
   const std::string name_;
+  Budget own_budget_;
+  Budget* const budget_;  // null: nothing counted (no cap)
   Depot depot_;
 
   // Counters of threads that exited or had no cache. Slow path only.
