@@ -164,6 +164,59 @@ class Parser {
     return true;
   }
 
+  // Checks that a value the service does not use is valid JSON all the same: On
+  // Demand skips what it is not asked for, and would let `tru`, `[1,,2]` or `01`
+  // through inside an unknown field. Visits every nested value (at most kMaxDepth
+  // levels: deeper input is refused as invalid rather than recursed into).
+  static constexpr int kMaxDepth = 64;
+  bool any(od::value v, int depth = 0) {
+    if (depth > kMaxDepth) return fail("invalid JSON: nested deeper than 64 levels", Path());
+    od::json_type t;
+    if (v.type().get(t)) return bad_json();
+    switch (t) {
+      case od::json_type::object: {
+        od::object obj;
+        if (v.get_object().get(obj)) return bad_json();
+        for (auto r : obj) {
+          od::field field;
+          if (std::move(r).get(field)) return bad_json();
+          std::string_view key;
+          if (field.unescaped_key().get(key)) return bad_json();
+          if (!any(field.value(), depth + 1)) return false;
+        }
+        return true;
+      }
+      case od::json_type::array: {
+        od::array arr;
+        if (v.get_array().get(arr)) return bad_json();
+        for (auto r : arr) {
+          od::value item;
+          if (std::move(r).get(item)) return bad_json();
+          if (!any(item, depth + 1)) return false;
+        }
+        return true;
+      }
+      case od::json_type::number: {
+        od::number n;
+        return v.get_number().get(n) ? bad_json() : true;
+      }
+      case od::json_type::string: {
+        std::string_view str;
+        return v.get_string().get(str) ? bad_json() : true;
+      }
+      case od::json_type::boolean: {
+        bool b;
+        return v.get_bool().get(b) ? bad_json() : true;
+      }
+      case od::json_type::null: {
+        bool null = false;
+        if (v.is_null().get(null) || !null) return bad_json();
+        return true;
+      }
+    }
+    return bad_json();
+  }
+
   // Iterates an object's fields: f(key, value) -> bool.
   template <class F>
   bool fields(od::object& obj, F f) {
@@ -185,7 +238,7 @@ class Parser {
       if (k == "id") return seen |= 1, string(x, s.visit_id, 1, 16, Kind::text, "visit.id");
       if (k == "number") return seen |= 2, integer(x, s.visit_number, 0, 999, "visit.number");
       if (k == "scheduledAt") return seen |= 4, string(x, s.visit_scheduled_at, 0, 0, Kind::timestamp, "visit.scheduledAt");
-      return true;
+      return any(x);  // unknown: ignored, but it must be valid JSON
     });
     return ok && require(seen, {{1, "visit.id"}, {2, "visit.number"}, {4, "visit.scheduledAt"}});
   }
@@ -198,7 +251,7 @@ class Parser {
       if (k == "id") return seen |= 1, string(x, s.instrument_id, 1, 32, Kind::text, "instrument.id");
       if (k == "version") return seen |= 2, string(x, s.instrument_version, 1, 16, Kind::text, "instrument.version");
       if (k == "language") return seen |= 4, string(x, s.instrument_language, 2, 16, Kind::text, "instrument.language");
-      return true;
+      return any(x);
     });
     return ok && require(seen, {{1, "instrument.id"}, {2, "instrument.version"}, {4, "instrument.language"}});
   }
@@ -218,7 +271,7 @@ class Parser {
       if (k == "osVersion") return seen |= 2, string(x, s.device_os_version, 0, 32, Kind::text, "device.osVersion");
       if (k == "appVersion") return seen |= 4, string(x, s.device_app_version, 0, 32, Kind::text, "device.appVersion");
       if (k == "model") return seen |= 8, string(x, s.device_model, 0, 32, Kind::text, "device.model");
-      return true;
+      return any(x);
     });
     return ok && require(seen, {{1, "device.platform"}, {2, "device.osVersion"}, {4, "device.appVersion"},
                                 {8, "device.model"}});
@@ -248,7 +301,7 @@ class Parser {
         }
         if (k == "text") return seen |= 4, string(x, a.text, 0, 2000, Kind::text, path.with("text"));
         if (k == "answeredAt") return seen |= 8, string(x, a.answered_at, 0, 0, Kind::timestamp, path.with("answeredAt"));
-        return true;
+        return any(x);
       });
       if (!ok) return false;
       if (!(seen & 1)) return fail("missing required field", path.with("itemId"));
@@ -304,7 +357,7 @@ class Parser {
       if (k == "painScore") return s.has_pain_score = true, integer(x, s.pain_score, 0, 10, "painScore");
       if (k == "notes") return s.has_notes = true, string(x, s.notes, 0, 2000, Kind::text, "notes");
       if (k == "flags") return flags(x, s);
-      return true;  // unknown fields are ignored
+      return any(x);  // unknown fields are ignored, but must be valid JSON
     });
     return ok && require(seen, {{kTrial, "trialId"}, {kSite, "siteId"}, {kPatient, "patientId"}, {kVisit, "visit"},
                                 {kInstrument, "instrument"}, {kDevice, "device"}, {kSubmitted, "submittedAt"},
@@ -323,7 +376,12 @@ bool parse_submission(od::parser& parser, const char* json, std::size_t size, st
   Parser p(err);
   od::document doc;
   if (parser.iterate(json, size, capacity).get(doc)) return p.bad_json();
-  return p.submission(doc, out);
+  if (!p.submission(doc, out)) return false;
+  // Nothing but whitespace may follow the object (a second object, a stray `}`).
+  // current_location() fails with OUT_OF_BOUNDS exactly when the whole input was consumed.
+  const char* rest = nullptr;
+  if (doc.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) return p.bad_json();
+  return true;
 }
 
 }  // namespace epro

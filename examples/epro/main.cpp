@@ -1,55 +1,54 @@
 // epro_server — the ePRO submission service (interface: EPRO.md).
 //
 //   epro_server [--port N] [--threads N] [--redis=HOST:PORT|none] [--pooling=on|off]
+//               [--bind ADDR] [--read-token-file FILE] [--max-connections N]
+//               [--header-timeout-ms N] [--body-timeout-ms N] [--idle-timeout-ms N]
 //
-// HTTP/1.1 with Boost.Beast on an Asio event loop run by --threads threads. Each
-// connection keeps its read buffer, its request body string and its response for
-// its whole life, and header fields live on a cistern::PoolResource, so a warm
-// connection parses and answers a request without heap allocations of its own
-// (with --pooling=off everything in the request path is made per request).
-//
-// Prints "listening on 127.0.0.1:<port>" once it accepts requests. SIGTERM or
-// SIGINT: stops accepting, answers the requests in flight, closes idle
+// HTTP/1.1 with Boost.Beast on an Asio event loop run by --threads threads
+// (http_server.hpp: framing, deadlines, limits). Prints "listening on
+// <addr>:<port>" once it accepts requests. SIGTERM or SIGINT: stops accepting,
+// answers every request already read (with Connection: close), closes idle
 // connections and the pools, and exits 0.
 #include <utility>  // before Asio: boost 1.74's awaitable.hpp uses std::exchange without it
 
 #include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
-#include <memory_resource>
-#include <mutex>
-#include <optional>
-#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "cistern/memory_resource.hpp"
+#include "http_server.hpp"
 #include "service.hpp"
 #include "store.hpp"
 
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 struct Flags {
   int port = 8080;
   int threads = 2;
   std::string redis = "none";
   bool pooling = true;
+  std::string bind = "127.0.0.1";
+  std::string read_token_file;
+  long max_connections = 0;  // 0: from the descriptor limit
+  int header_timeout_ms = 10'000, body_timeout_ms = 30'000, idle_timeout_ms = 60'000;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "epro_server: %s\nusage: epro_server [--port N] [--threads N] [--redis=HOST:PORT|none] "
-               "[--pooling=on|off]\n",
+               "[--pooling=on|off]\n"
+               "                   [--bind ADDR] [--read-token-file FILE] [--max-connections N]\n"
+               "                   [--header-timeout-ms N] [--body-timeout-ms N] [--idle-timeout-ms N]\n",
                why.c_str());
   std::exit(2);
 }
@@ -81,11 +80,52 @@ Flags parse_flags(int argc, char** argv) {
       std::string v = value("--pooling");
       if (v != "on" && v != "off") usage("--pooling must be on or off");
       f.pooling = v == "on";
+    } else if (a.rfind("--bind", 0) == 0) {
+      f.bind = value("--bind");
+    } else if (a.rfind("--read-token-file", 0) == 0) {
+      f.read_token_file = value("--read-token-file");
+    } else if (a.rfind("--max-connections", 0) == 0) {
+      f.max_connections = number("--max-connections", 1, 1'000'000);
+    } else if (a.rfind("--header-timeout-ms", 0) == 0) {
+      f.header_timeout_ms = number("--header-timeout-ms", 1, 3'600'000);
+    } else if (a.rfind("--body-timeout-ms", 0) == 0) {
+      f.body_timeout_ms = number("--body-timeout-ms", 1, 3'600'000);
+    } else if (a.rfind("--idle-timeout-ms", 0) == 0) {
+      f.idle_timeout_ms = number("--idle-timeout-ms", 1, 3'600'000);
     } else {
       usage("unknown argument " + a);
     }
   }
   return f;
+}
+
+// The read token: the file's first line without surrounding whitespace.
+std::string read_token(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) usage("cannot read --read-token-file " + path);
+  std::string line;
+  std::getline(in, line);
+  auto b = line.find_first_not_of(" \t\r");
+  auto e = line.find_last_not_of(" \t\r");
+  if (b == std::string::npos) usage("--read-token-file " + path + " is empty");
+  return line.substr(b, e - b + 1);
+}
+
+// Connections the server may hold: below the descriptor limit, so that accepting
+// (and the Redis pool, and the files a process needs) never runs out of them.
+std::size_t connection_limit(const Flags& f) {
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  long reserve = 64 + (f.redis == "none" ? 0 : std::max(f.threads, 2));
+  long room = static_cast<long>(nofile.rlim_cur) - reserve;
+  if (room < 1) room = 1;
+  if (f.max_connections == 0) return static_cast<std::size_t>(std::min(room, 100'000L));
+  if (f.max_connections > room)
+    std::fprintf(stderr,
+                 "epro_server: --max-connections %ld is above what the descriptor limit leaves (%ld): accept() may "
+                 "fail with EMFILE (the server then waits 50 ms and accepts again)\n",
+                 f.max_connections, room);
+  return static_cast<std::size_t>(f.max_connections);
 }
 
 std::unique_ptr<epro::Store> make_store(const Flags& f) {
@@ -99,273 +139,6 @@ std::unique_ptr<epro::Store> make_store(const Flags& f) {
   return std::make_unique<epro::RedisStore>(o, static_cast<std::size_t>(std::max(f.threads, 2)), true);
 }
 
-// Sockets with a concrete strand executor: the default, type-erased
-// any_io_executor allocates on every prefer() inside Beast's composed operations.
-using Strand = asio::strand<asio::io_context::executor_type>;
-using Socket = tcp::socket::rebind_executor<Strand>::other;
-
-using FieldAlloc = std::pmr::polymorphic_allocator<char>;
-using Fields = http::basic_fields<FieldAlloc>;
-using Request = http::request<http::string_body, Fields>;
-using Response = http::response<http::string_body, Fields>;
-using RequestParser = http::request_parser<http::string_body, FieldAlloc>;
-
-class Server;
-
-// Memory for one asynchronous operation's state at a time, reused by every
-// operation of a connection. Beast's async_write allocates its serializer through
-// the handler's associated allocator; this keeps that off the heap.
-class HandlerMemory {
- public:
-  void* allocate(std::size_t n) {
-    for (Slot& s : slots_) {
-      if (!s.in_use && n <= sizeof s.storage) {
-        s.in_use = true;
-        return s.storage;
-      }
-    }
-    return ::operator new(n);
-  }
-  void deallocate(void* p) noexcept {
-    for (Slot& s : slots_) {
-      if (p == s.storage) {
-        s.in_use = false;
-        return;
-      }
-    }
-    ::operator delete(p);
-  }
-
- private:
-  struct Slot {
-    alignas(std::max_align_t) unsigned char storage[2048];
-    bool in_use = false;
-  };
-  Slot slots_[2];  // an operation and the one it nests (Beast's write_msg_op holds a serializer)
-};
-
-template <class T>
-struct HandlerAllocator {
-  using value_type = T;
-  explicit HandlerAllocator(HandlerMemory& m) noexcept : memory(&m) {}
-  template <class U>
-  HandlerAllocator(const HandlerAllocator<U>& other) noexcept : memory(other.memory) {}  // NOLINT: rebinding
-  T* allocate(std::size_t n) { return static_cast<T*>(memory->allocate(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t) noexcept { memory->deallocate(p); }
-  template <class U>
-  bool operator==(const HandlerAllocator<U>& o) const noexcept {
-    return memory == o.memory;
-  }
-  HandlerMemory* memory;
-};
-
-// A completion handler that carries a connection's handler memory.
-template <class F>
-struct WithMemory {
-  using allocator_type = HandlerAllocator<char>;
-  HandlerMemory* memory;
-  F f;
-  allocator_type get_allocator() const noexcept { return allocator_type(*memory); }
-  template <class... Args>
-  void operator()(Args&&... args) {
-    f(std::forward<Args>(args)...);
-  }
-};
-template <class F>
-WithMemory<F> with_memory(HandlerMemory& m, F f) {
-  return WithMemory<F>{&m, std::move(f)};
-}
-
-// One connection. Its handlers run on its strand, one at a time.
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(Socket socket, Server& server);
-  void start() { read(); }
-  void stop();  // on the strand: close if idle, else after the response in flight
-
- private:
-  void read();
-  void on_read(beast::error_code ec);
-  void respond(int status, std::string_view body, const char* type, bool keep_alive);
-  void on_write(beast::error_code ec, bool keep_alive);
-  void close();
-
-  Socket socket_;
-  Server& server_;
-  beast::flat_buffer buffer_;
-  std::string body_;  // the request body's storage, kept between requests
-  std::optional<RequestParser> parser_;
-  Response response_;
-  epro::Reply reply_;
-  HandlerMemory read_memory_, write_memory_;
-  bool busy_ = false;  // between a complete request and its response written
-  bool stopping_ = false;
-};
-
-class Server {
- public:
-  Server(asio::io_context& io, epro::Service& service, bool pooling)
-      : io_(io), acceptor_(io), service_(service), pooling_(pooling) {}
-
-  int listen(int port) {
-    tcp::endpoint at(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
-    acceptor_.open(at.protocol());
-    acceptor_.set_option(asio::socket_base::reuse_address(true));
-    acceptor_.bind(at);
-    acceptor_.listen(asio::socket_base::max_listen_connections);
-    accept();
-    return acceptor_.local_endpoint().port();
-  }
-
-  // Stops accepting and asks every connection to finish.
-  void stop() {
-    asio::post(acceptor_.get_executor(), [this] {
-      beast::error_code ignored;
-      acceptor_.close(ignored);
-    });
-    std::vector<std::shared_ptr<Session>> live;
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      for (auto& w : sessions_)
-        if (auto s = w.lock()) live.push_back(std::move(s));
-    }
-    for (auto& s : live) s->stop();
-  }
-
-  void forget(Session* s) {
-    std::lock_guard lock(mu_);
-    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-      if (auto p = it->lock(); !p || p.get() == s) {
-        sessions_.erase(it);
-        return;
-      }
-    }
-  }
-
-  epro::Service& service() { return service_; }
-  bool pooling() const { return pooling_; }
-  std::pmr::memory_resource* fields_memory() {
-    return pooling_ ? static_cast<std::pmr::memory_resource*>(&fields_) : std::pmr::new_delete_resource();
-  }
-
- private:
-  void accept() {
-    acceptor_.async_accept(asio::make_strand(io_.get_executor()), [this](beast::error_code ec, Socket socket) {
-      if (ec) return;  // closed by stop()
-      socket.set_option(tcp::no_delay(true));
-      auto s = std::make_shared<Session>(std::move(socket), *this);
-      {
-        std::lock_guard lock(mu_);
-        if (stopping_) return;
-        sessions_.push_back(s);
-      }
-      s->start();
-      accept();
-    });
-  }
-
-  asio::io_context& io_;
-  tcp::acceptor acceptor_;
-  epro::Service& service_;
-  const bool pooling_;
-  cistern::PoolResource fields_;  // header fields of every connection's requests and responses
-  std::mutex mu_;
-  std::vector<std::weak_ptr<Session>> sessions_;
-  bool stopping_ = false;
-};
-
-Session::Session(Socket socket, Server& server)
-    : socket_(std::move(socket)),
-      server_(server),
-      response_(std::piecewise_construct, std::make_tuple(), std::make_tuple(FieldAlloc(server.fields_memory()))) {}
-
-void Session::stop() {
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
-    self->stopping_ = true;
-    if (!self->busy_) self->close();  // idle (or mid-read of a request not yet accepted)
-  });
-}
-
-void Session::read() {
-  if (stopping_) return close();
-  if (!server_.pooling()) body_ = std::string();  // pooling off: no storage kept between requests
-  body_.clear();
-  // forward_as_tuple: the body string is moved in (make_tuple would copy it, and
-  // the copy of an empty string has none of its capacity).
-  parser_.emplace(std::piecewise_construct, std::forward_as_tuple(std::move(body_)),
-                  std::make_tuple(FieldAlloc(server_.fields_memory())));
-  parser_->body_limit(epro::kMaxBody);
-  auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); };
-  if (server_.pooling()) {
-    http::async_read(socket_, buffer_, *parser_, with_memory(read_memory_, std::move(done)));
-  } else {
-    http::async_read(socket_, buffer_, *parser_, std::move(done));
-  }
-}
-
-void Session::on_read(beast::error_code ec) {
-  if (ec == http::error::body_limit) {
-    server_.service().count_status(413);
-    return respond(413, "{\"error\":\"body larger than 65536 bytes\",\"field\":\"\"}", "application/json", false);
-  }
-  if (ec) return close();  // end of stream, a reset, a bad request, or stop()
-  busy_ = true;
-  if (!server_.pooling()) reply_ = epro::Reply();  // pooling off: nothing kept between requests
-  Request& req = parser_->get();
-  bool keep_alive = req.keep_alive() && !stopping_;
-  std::string_view target(req.target().data(), req.target().size());
-  epro::Service& service = server_.service();
-  if (req.method() == http::verb::post && target == "/v1/submissions") {
-    service.submit(req.body(), reply_);
-    respond(reply_.status, reply_.body, reply_.content_type, keep_alive);
-  } else if (req.method() == http::verb::get && target.rfind("/v1/trials/", 0) == 0 &&
-             target.size() > 23 && target.substr(target.size() - 12) == "/submissions") {
-    service.list(target.substr(11, target.size() - 23), reply_);
-    respond(reply_.status, reply_.body, reply_.content_type, keep_alive);
-  } else if (req.method() == http::verb::get && target == "/metrics") {
-    respond(200, service.metrics(), "text/plain; version=0.0.4", keep_alive);
-  } else if (req.method() == http::verb::get && target == "/healthz") {
-    bool ok = service.healthy();
-    respond(ok ? 200 : 503, ok ? "ok" : "store unavailable", "text/plain", keep_alive);
-  } else {
-    respond(404, "{\"error\":\"not found\",\"field\":\"\"}", "application/json", keep_alive);
-  }
-}
-
-void Session::respond(int status, std::string_view body, const char* type, bool keep_alive) {
-  busy_ = true;
-  if (parser_) body_ = std::move(parser_->get().body());  // keep the body storage for the next request
-  response_.result(static_cast<http::status>(status));
-  response_.version(11);
-  response_.set(http::field::content_type, type);
-  response_.keep_alive(keep_alive);
-  if (!server_.pooling()) response_.body() = std::string();  // pooling off: a fresh body each time
-  response_.body().assign(body.data(), body.size());
-  response_.prepare_payload();
-  auto done = [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-    self->on_write(ec, keep_alive);
-  };
-  if (server_.pooling()) {
-    http::async_write(socket_, response_, with_memory(write_memory_, std::move(done)));
-  } else {
-    http::async_write(socket_, response_, std::move(done));
-  }
-}
-
-void Session::on_write(beast::error_code ec, bool keep_alive) {
-  busy_ = false;
-  if (ec || !keep_alive || stopping_) return close();
-  read();
-}
-
-void Session::close() {
-  beast::error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_send, ignored);
-  socket_.close(ignored);
-  server_.forget(this);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -374,23 +147,40 @@ int main(int argc, char** argv) {
   std::unique_ptr<epro::Store> store = make_store(flags);
   epro::Service service(*store, flags.pooling);
 
+  epro::HttpOptions http;
+  http.bind = flags.bind;
+  http.port = flags.port;
+  http.pooling = flags.pooling;
+  http.header_timeout = std::chrono::milliseconds(flags.header_timeout_ms);
+  http.body_timeout = std::chrono::milliseconds(flags.body_timeout_ms);
+  http.idle_timeout = std::chrono::milliseconds(flags.idle_timeout_ms);
+  http.max_connections = connection_limit(flags);
+  if (!flags.read_token_file.empty()) http.read_token = read_token(flags.read_token_file);
+  boost::system::error_code bad_address;
+  auto address = asio::ip::make_address(flags.bind, bad_address);
+  if (bad_address) usage("--bind " + flags.bind + " is not an IP address");
+  if (!address.is_loopback() && http.read_token.empty())
+    usage("refusing to bind " + flags.bind +
+          " (not loopback) without --read-token-file: the submissions of every patient would be readable");
+  std::string shown = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+
   asio::io_context io(flags.threads);
-  Server server(io, service, flags.pooling);
+  epro::HttpServer server(io, service, http);
   int port;
   try {
-    port = server.listen(flags.port);
+    port = server.listen();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "epro_server: cannot listen on 127.0.0.1:%d: %s\n", flags.port, e.what());
+    std::fprintf(stderr, "epro_server: cannot listen on %s:%d: %s\n", shown.c_str(), flags.port, e.what());
     return 1;
   }
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](beast::error_code ec, int) {
+  signals.async_wait([&](boost::system::error_code ec, int) {
     if (!ec) server.stop();  // requests in flight are answered; then run() runs out of work
   });
   std::signal(SIGPIPE, SIG_IGN);
 
-  std::printf("listening on 127.0.0.1:%d\n", port);
+  std::printf("listening on %s:%d\n", shown.c_str(), port);
   std::fflush(stdout);
 
   std::vector<std::thread> threads;

@@ -47,7 +47,8 @@ class Service {
   bool healthy() { return store_.healthy(); }
   bool pooling() const { return pooling_; }
 
-  // Counts a request answered by the HTTP layer itself (413 for an oversize body).
+  // Counts a request answered by the HTTP layer itself (bad framing, 401, 404,
+  // 405, 413, 431, 503 past the connection limit).
   void count_status(int status) { count(status, 0); }
 
  private:
@@ -64,7 +65,7 @@ class Service {
   cistern::BufferPool buffers_;
 
   // Statistics (relaxed atomics: counters read by /metrics).
-  static constexpr std::array<int, 5> kStatuses{202, 400, 413, 503, 500};
+  static constexpr std::array<int, 9> kStatuses{202, 400, 401, 404, 405, 413, 431, 503, 500};
   std::array<std::atomic<std::uint64_t>, kStatuses.size()> by_status_{};
   static constexpr std::array<double, 12> kBuckets{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                                    0.005,   0.01,   0.025,   0.05,   0.1,   1.0};
