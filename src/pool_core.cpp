@@ -270,21 +270,7 @@ void PoolCore::fold_locked(ThreadCache& c) noexcept {
   retired_drops_.fetch_add(c.drops.get(), std::memory_order_relaxed);
 }
 
-void PoolCore::flush_locked(ThreadCache& c) noexcept {
-  c.sync_loaded();
-  for (Magazine* m : {c.loaded, c.spare}) {
-    if (m == nullptr) continue;
-    if (m->empty()) {
-      depot_.put_empty(m);
-    } else {
-      if (m == c.loaded) budget_add(m->count);  // the spare counts already
-      depot_.put_full(m);
-    }
-  }
-  fold_locked(c);
-}
-
-void PoolCore::reclaim_locked(ThreadCache& c) noexcept {
+void PoolCore::hand_in(ThreadCache& c) noexcept {
   c.sync_loaded();
   for (Magazine* m : {c.loaded, c.spare}) {
     if (m == nullptr) continue;
@@ -299,6 +285,13 @@ void PoolCore::reclaim_locked(ThreadCache& c) noexcept {
   c.spare = nullptr;
   c.load(nullptr);
 }
+
+void PoolCore::flush_locked(ThreadCache& c) noexcept {
+  hand_in(c);
+  fold_locked(c);
+}
+
+void PoolCore::reclaim_locked(ThreadCache& c) noexcept { hand_in(c); }
 
 Magazine* PoolCore::take_locked(ThreadCache& c) noexcept {
   c.sync_loaded();
@@ -316,19 +309,7 @@ void PoolCore::clear() {
   // This thread's own cache first: only its owner may touch it.
   if (ThreadCache* c = find_cache(slot_); c != nullptr && c->owner == this) {
     enter_slow(*c);
-    c->sync_loaded();
-    for (Magazine* m : {c->loaded, c->spare}) {
-      if (m == nullptr) continue;
-      if (m->empty()) {
-        depot_.put_empty(m);
-      } else {
-        c->moved_out.bump(m->count);
-        if (m == c->loaded) budget_add(m->count);
-        depot_.put_full(m);
-      }
-    }
-    c->spare = nullptr;
-    c->load(nullptr);
+    hand_in(*c);
     leave(*c);
   }
   Depot::Retired all = depot_.take_all();

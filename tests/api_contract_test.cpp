@@ -42,6 +42,32 @@ TEST(ApiContract, PoolLeaseStatsAndCycles) {
   static_assert(!std::is_copy_constructible_v<cistern::Lease<Item>> && std::is_move_constructible_v<cistern::Lease<Item>>);
 }
 
+// Second round: the reset policy, ceilings, warm-up and the cache mode.
+struct Bare {
+  int v = 0;
+};
+
+TEST(ApiContract, ResetPolicyCeilingsAndPrefill) {
+  cistern::Pool<Bare> opted_out({.reset = cistern::keep_as_is});
+  static_assert(std::is_same_v<decltype(cistern::keep_as_is(std::declval<Bare&>())), bool>);
+  EXPECT_THROW(cistern::Pool<Bare>(cistern::Pool<Bare>::Options{}), std::invalid_argument);
+  cistern::Pool<Item>::Options o;
+  std::size_t cap = o.max_cached;
+  EXPECT_EQ(cap, 0u);
+  cistern::Pool<Item> capped({.max_cached = 10});
+  capped.prefill(5);
+  using Prefill = void (cistern::Pool<Item>::*)(std::size_t);
+  Prefill prefill = &cistern::Pool<Item>::prefill;
+  (void)prefill;
+  cistern::CacheMode mode = cistern::cache_mode();
+  EXPECT_TRUE(mode == cistern::CacheMode::per_thread || mode == cistern::CacheMode::per_cpu);
+  cistern::BufferPool::Options bo;
+  EXPECT_EQ(bo.max_total_bytes, 0u);
+  cistern::BufferPool buffers({.max_total_bytes = 1 << 20});
+  cistern::SharedPool<Bare> shared({.reset = cistern::keep_as_is});
+  (void)shared.get();
+}
+
 TEST(ApiContract, BuffersResourceAndRing) {
   cistern::BufferPool pool(cistern::BufferPool::Options{.max_retained = 0, .calibrate = true, .name = ""});
   cistern::Buffer b = pool.get();

@@ -190,8 +190,12 @@ class PoolCore {
   // Destroys the objects in a list of magazines, then the magazines. Returns the
   // number of objects destroyed.
   std::size_t free_magazines(Magazine* list) noexcept;
+  // Moves the entry's magazines to the depot (counted as moved out) and leaves it
+  // without any. REQUIRES: the owner is out of the pool (it is the caller, or a
+  // cycle saw it idle, or it is exiting).
+  void hand_in(ThreadCache& c) noexcept;
   // Under the registry lock, from a cycle, once the owner is known to be out of
-  // the pool (thread_cache.hpp): moves the entry's magazines to the depot.
+  // the pool (thread_cache.hpp): hand_in().
   void reclaim_locked(ThreadCache& c) noexcept;
   // Under the registry lock: hands the entry's magazines to the depot, folds its
   // counters into the retired ones and resets it.
