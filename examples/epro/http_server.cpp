@@ -241,7 +241,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_write(beast::error_code ec, bool keep_alive);
   void fail_request(beast::error_code ec);
   void arm(std::chrono::milliseconds timeout);
-  void disarm() { ++deadline_; }  // a pending expiry sees a newer generation and does nothing
+  void wait_deadline();
+  void disarm() { deadline_at_ = std::chrono::steady_clock::time_point::max(); }
   void close();
 
   Socket socket_;
@@ -253,9 +254,11 @@ class Session : public std::enable_shared_from_this<Session> {
   Target target_;
   Response response_;
   Reply reply_;
-  HandlerMemory read_memory_, write_memory_;
+  HandlerMemory read_memory_, write_memory_, timer_memory_;
   Phase phase_ = Phase::header;
-  std::uint64_t deadline_ = 0;  // generation of the armed deadline
+  std::chrono::steady_clock::time_point deadline_at_ = std::chrono::steady_clock::time_point::max();
+  bool timer_waiting_ = false;
+  std::uint64_t wait_generation_ = 0;
   bool stopping_ = false;
 };
 
@@ -374,15 +377,28 @@ void Session::stop() {
   });
 }
 
+// One timer per connection, waiting on the nearest deadline. Moving the deadline
+// (every phase of every request) only writes deadline_at_; the wait is re-armed
+// when it fires early, so a warm connection does not start a timer operation per
+// request.
 void Session::arm(std::chrono::milliseconds timeout) {
-  std::uint64_t generation = ++deadline_;
-  timer_.expires_after(timeout);
-  timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
-    if (ec || generation != self->deadline_ || self->phase_ == Phase::closed) return;
+  deadline_at_ = std::chrono::steady_clock::now() + timeout;
+  if (!timer_waiting_ || deadline_at_ < timer_.expiry()) wait_deadline();
+}
+
+void Session::wait_deadline() {
+  std::uint64_t generation = ++wait_generation_;
+  timer_waiting_ = true;
+  timer_.expires_at(deadline_at_);  // cancels a pending wait: its handler sees an old generation
+  timer_.async_wait(with_memory(timer_memory_, [self = shared_from_this(), generation](beast::error_code ec) {
+    if (generation != self->wait_generation_) return;  // superseded by a nearer deadline
+    self->timer_waiting_ = false;
+    if (ec || self->phase_ == Phase::closed) return;
+    if (std::chrono::steady_clock::now() < self->deadline_at_) return self->wait_deadline();  // moved on
     beast::error_code ignored;
-    self->socket_.cancel(ignored);  // the pending read ends with operation_aborted and closes
+    self->socket_.cancel(ignored);  // the pending read or write ends and the connection closes
     self->socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  });
+  }));
 }
 
 // Between keep-alive requests: wait for the first byte under the idle deadline,
@@ -395,11 +411,11 @@ void Session::wait_for_request() {
   }
   phase_ = Phase::idle;
   arm(server_.options().idle_timeout);
-  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+  socket_.async_wait(tcp::socket::wait_read, with_memory(read_memory_, [self = shared_from_this()](beast::error_code ec) {
     if (ec || self->stopping_) return self->close();
     self->arm(self->server_.options().header_timeout);
     self->read_header();
-  });
+  }));
 }
 
 void Session::read_header() {
