@@ -423,6 +423,28 @@ TEST(EproHostile, IdleKeepAliveConnectionsAreClosed) {
   EXPECT_LT(Clock::now() - t0, 1500ms);
 }
 
+TEST(EproHostile, SlowHeaderOnAKeepAliveConnectionIsClosed) {
+  // The idle deadline is long, the header deadline short: a keep-alive client that
+  // starts its next request and then drips it is closed by the header deadline
+  // (noticed within half the shortest timeout), not left for the idle one.
+  Server server({"--redis=none", "--header-timeout-ms", "600", "--idle-timeout-ms", "20000"});
+  Raw c(server.port());
+  c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(c.read_until("ok").rfind("HTTP/1.1 200", 0), 0u);
+  auto t0 = Clock::now();
+  const std::string header = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  bool closed = false;
+  for (std::size_t k = 0; k < header.size() && Clock::now() - t0 < 3000ms; ++k) {
+    if (!c.send(std::string(1, header[k]))) break;
+    if (c.closed_by_peer(100ms)) {
+      closed = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(closed || c.closed_by_peer(500ms));
+  EXPECT_LT(Clock::now() - t0, 1500ms) << "a dripped keep-alive header outlived the header deadline";
+}
+
 // ---------------------------------------------------------------------------
 // 6. Expect: 100-continue
 
