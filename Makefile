@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # cistern — the project's entry points. Every target installs what it needs first
 # (scripts/deps.sh: idempotent apt-get of Debian packages).
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BufferPool, PoolResource and ByteRing against their peers, same run.
 //
 //   BM_Small_*       get a buffer, append 100 bytes, return it (1 and 2 threads)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The classic buffer workload: 50 threads x 20000 iterations, each taking a 1 KiB
 // buffer, writing "hello-<thread>-<i>" into it and giving it back. Reports wall
 // time and heap allocations per operation (counted by cistern::alloc_counter,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // mimalloc as a peer, loaded with dlopen(RTLD_LOCAL).
 //
 // Linking libmimalloc.so would replace malloc (and so operator new) for the whole

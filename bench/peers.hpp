@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The contenders of the Pool<T> benchmarks, behind one interface:
 //   static T* get();  static void put(T*);
 // Each holds its state in statics, shared by every thread of a benchmark, as a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pool<T> against its peers, every contender in this one binary and run.
 //
 //   BM_GetPut       get + put of one object per iteration (1 and 2 threads)

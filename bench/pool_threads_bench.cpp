@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pool<T> memory held by many threads: what stays cached, and the process's RSS,
 // with 16, 64 and 256 threads that each use 64 objects of 1 KiB, while they are
 // busy and after they went idle (alive, blocked) and three cycles ran.

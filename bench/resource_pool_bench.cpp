@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ResourcePool<T> against a pool written the usual way (mutex + condition
 // variable + deque), and the Redis adapter against redis-benchmark.
 //

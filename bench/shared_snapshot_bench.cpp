@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SharedPool<T> and Snapshot<T> against their usual replacements, same run.
 //
 //   BM_Shared_*     get an object, make one copy, drop both

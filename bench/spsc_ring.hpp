@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A plain bounded single-producer single-consumer ring of pointers, used to hand
 // objects from one thread to another in the cross-thread benchmarks.
 #pragma once

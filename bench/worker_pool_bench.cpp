@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // WorkerPool against a fixed pool with one mutex + condition-variable queue (the
 // usual design), std::async and a thread per task. Every contender runs with the
 // same number of threads (2, the machine's cores).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A request handler that reuses its parse state instead of allocating it anew.
 #include <cistern/cistern.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Prints a short comparison of Pool<T> against new/delete: time per get+put of a
 // 256-byte object on one thread, and the 50-thread buffer workload (each thread
 // takes a 1 KiB buffer, writes "hello-<thread>-<i>", returns it) with its heap

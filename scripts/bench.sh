@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the benchmarks with every peer in the same run (repetitions interleaved at
 # random, so that the machine's slow and fast stretches hit every contender) and
 # prints Markdown tables of the medians with ratios. Raw JSON goes to out/bench/.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Turns Google Benchmark JSON (with repetitions) into the Markdown tables of
 docs/PERF.md: medians per contender and each peer's ratio to cistern."""
 import json

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # WorkerPool's throughput target: 1e6 tiny tasks through WorkerPool and through a
 # mutex+condvar queue pool (2 threads each), every round in a fresh process: how
 # the scheduler places three busy threads on the vCPUs differs from process to

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Compiles every public header on its own with GCC and clang in C++20 with
 # -Wall -Wextra -Werror. Usage: scripts/check_headers.sh [INCLUDE_DIR]
 set -euo pipefail

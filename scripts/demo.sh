@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make demo: the ePRO service measured with pooling off and on, under the same load.
 #
 # Installs what is missing, builds epro_server, starts a private redis-server on

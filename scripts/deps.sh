@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages that cistern's build, tests, benchmarks and demo need.
 # Idempotent: packages already installed are skipped, and apt-get runs only when
 # something is missing. Usage: scripts/deps.sh [--quiet]
@@ -11,8 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # peers measured in the benchmarks
   libmimalloc-dev libboost-dev libconcurrentqueue-dev libtbb-dev
-  # metrics check (promtool)
-  prometheus
+  # metrics check (promtool), license headers (licensecheck)
+  prometheus licensecheck
   # Redis adapter and the demo service
   redis-server redis-tools libhiredis-dev libsimdjson-dev libcpp-httplib-dev wrk curl gnuplot-nox python3
 )

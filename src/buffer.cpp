@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/buffer.cpp — BufferPool's slow paths: large buffers, calibration, stats.
 #include "cistern/buffer.hpp"
 

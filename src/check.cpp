@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/check.cpp — the one place where a broken invariant stops the program.
 #include <cstdio>
 #include <cstdlib>

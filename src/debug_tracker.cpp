@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/debug_tracker.cpp — object states for the debug checks (see debug_tracker.hpp).
 #include "cistern/detail/debug_tracker.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/hazard.cpp — hazard records, thread exit, and the asymmetric fence.
 #include "cistern/detail/hazard.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/housekeeper.cpp — the shared housekeeping thread and the coarse clock.
 #include "cistern/detail/housekeeper.hpp"
 

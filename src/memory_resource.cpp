@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/memory_resource.cpp — PoolResource's construction.
 #include "cistern/memory_resource.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/metrics.cpp — the registry of named pools and its two renderings.
 #include "cistern/metrics.hpp"
 

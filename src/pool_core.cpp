@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/pool_core.cpp — Pool<T>'s slow paths: trading magazines with the depot.
 #include "cistern/detail/pool_core.hpp"
 

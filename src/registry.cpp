@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/registry.cpp — thread tables, the list of pools, cycles and the cycle clock.
 #include "registry.hpp"
 

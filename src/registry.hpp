@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/registry.hpp — the process-wide registry behind Pool<T> (not installed).
 //
 // It knows every live pool (by slot number) and every thread that has a cache

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/resource_pool.cpp — what ResourcePool<T> needs that is not a template.
 #include <cxxabi.h>
 #include <execinfo.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/ring.cpp — mapping one memfd twice, back to back.
 #include "cistern/ring.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/worker_pool.cpp — WorkerPool's workers, hand-off, purge and shutdown.
 #include "cistern/worker_pool.hpp"
 
@@ -5,6 +6,8 @@
 #include <bit>
 #include <cstdio>
 #include <stdexcept>
+
+#include "cistern/detail/cpu.hpp"
 
 namespace cistern {
 
@@ -29,13 +32,7 @@ constexpr auto kSubmitSpin = std::chrono::microseconds(50);
 
 // Waits a little in a spin loop: pause first, then give the vCPU away (the
 // thread we wait for may be queued behind us on a 2-vCPU machine).
-inline void relax(int i) noexcept {
-  if (i < 64) {
-    __builtin_ia32_pause();
-  } else {
-    std::this_thread::yield();
-  }
-}
+inline void relax(int i) noexcept { detail::spin_relax(i); }
 
 // A submitter's wait for room. A yield that hands the vCPU to a worker of a
 // short-task stream comes back within microseconds (it drains a ring and yields
@@ -57,7 +54,7 @@ std::int64_t now_ns() noexcept {
 // submitter should sleep instead.
 bool submitter_spin_step(int i) noexcept {
   if (i < 64) {
-    __builtin_ia32_pause();
+    detail::cpu_pause();
     return true;
   }
   const std::int64_t before = now_ns();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The public contract of shared API.md, spelled out: if a name or signature
 // listed there changes, this file stops compiling. The assertions only check that
 // each piece can be used as documented.
@@ -66,6 +67,13 @@ TEST(ApiContract, ResetPolicyCeilingsAndPrefill) {
   cistern::BufferPool buffers({.max_total_bytes = 1 << 20});
   cistern::SharedPool<Bare> shared({.reset = cistern::keep_as_is});
   (void)shared.get();
+}
+
+TEST(ApiContract, Version) {
+  constexpr std::string_view v = cistern::version();
+  static_assert(CISTERN_VERSION_MAJOR >= 0 && CISTERN_VERSION_MINOR >= 0 && CISTERN_VERSION_PATCH >= 0);
+  EXPECT_EQ(v, std::to_string(CISTERN_VERSION_MAJOR) + "." + std::to_string(CISTERN_VERSION_MINOR) + "." +
+                   std::to_string(CISTERN_VERSION_PATCH));
 }
 
 TEST(ApiContract, BuffersResourceAndRing) {

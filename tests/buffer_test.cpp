@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BufferPool / Buffer: semantics, calibration, large buffers, stats.
 #include "cistern/buffer.hpp"
 

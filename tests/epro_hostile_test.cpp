@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ePRO service under hostile input and faults, against the real binary over
 // loopback: descriptor exhaustion, request smuggling, invalid JSON, SIGTERM under
 // load, slow clients, Expect: 100-continue, read authorization, wrong methods.

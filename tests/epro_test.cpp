@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ePRO service: request handling without a network, then the real binary
 // over loopback with a real redis-server.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // PoolResource with std::pmr containers, across threads.
 #include "cistern/memory_resource.hpp"
 

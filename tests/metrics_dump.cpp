@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Prints metrics_text() for a few named pools, for promtool to lint.
 #include <cstdio>
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Named pools in metrics_text() / metrics_json().
 #include "cistern/metrics.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Debug checks: misuse is reported with a message naming the pool. These tests
 // need CISTERN_DEBUG_CHECKS (debug, asan and tsan presets) and skip otherwise.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pool<T> safe by default and bounded: the reset policy, idle threads' caches
 // taken back by cycles, the max_cached / max_total_bytes ceilings, prefill.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pool<T> under concurrency: more threads than cores, random mixes, hand-offs,
 // threads coming and going, cycles and stats() running all the while. Meant to be
 // run under ThreadSanitizer and AddressSanitizer (label "concurrency").

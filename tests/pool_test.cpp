@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pool<T> semantics: hits, resets, drops, stats, cycles, thread exit, teardown.
 #include "cistern/pool.hpp"
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Usage: promtool_check.sh METRICS_DUMP PROMTOOL — lints the metrics text.
 set -euo pipefail
 out=$("$1")

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Starts a private redis-server on a free loopback port for a test, and stops it.
 // The server runs with an append-only file fsynced on every write, so every write
 // it acknowledged survives a stop and restart.

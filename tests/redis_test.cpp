@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Redis adapter against a real redis-server started by the fixture.
 #include "cistern/redis.hpp"
 

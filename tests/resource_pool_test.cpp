@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ResourcePool<T> with a fake resource: bounds, timeouts, FIFO, validation,
 // eviction, lifetime, leaks, invalidation, close, and a stress run.
 #include "cistern/resource_pool.hpp"

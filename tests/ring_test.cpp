@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ByteRing: contiguous spans across the wrap, errors, and a checked byte stream.
 #include "cistern/ring.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SharedPool<T> / Shared<T>: counts, resets, last release on another thread.
 #include "cistern/shared.hpp"
 

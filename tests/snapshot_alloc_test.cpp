@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Snapshot<T>: what allocates. Only store() does, one version each; a reader that
 // reclaims a replaced version (in its noexcept destructor) allocates nothing.
 #include <gtest/gtest.h>

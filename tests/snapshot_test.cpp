@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Snapshot<T>: versions, optimistic updates, reclamation, readers across threads.
 #include "cistern/snapshot.hpp"
 

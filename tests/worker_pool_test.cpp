@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // WorkerPool: exactly-once, capacity, expiry, rejection, exceptions, tune, shutdown.
 #include "cistern/worker_pool.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Parsing and validating a submission against the rules of EPRO.md.
 #include "codec.hpp"
 

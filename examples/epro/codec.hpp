@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Parsing and validating a submission (simdjson On Demand), and writing it back
 // as compact JSON with exactly the fields that were present.
 #pragma once

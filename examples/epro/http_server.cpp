@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ePRO service's HTTP front end; see http_server.hpp for what it guards against.
 //
 // Each connection keeps its read buffer, its request body string and its response

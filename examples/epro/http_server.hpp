@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ePRO service's HTTP/1.1 front end (Boost.Beast on an Asio event loop).
 //
 // What it guards against (each has a test in tests/epro_test.cpp):

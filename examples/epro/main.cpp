@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // epro_server — the ePRO submission service (interface: EPRO.md).
 //
 //   epro_server [--port N] [--threads N] [--redis=HOST:PORT|none] [--pooling=on|off]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The request handling of the ePRO service, independent of HTTP (so tests can
 // call it directly): POST /v1/submissions, GET /v1/trials/<id>/submissions,
 // /metrics and /healthz.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Where accepted submissions go: an in-memory store (the default) or Redis
 // streams (XADD epro:<trialId> * patientId <id> submission <json>).
 #pragma once

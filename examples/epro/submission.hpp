@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The parsed form of one ePRO submission (see shared EPRO.md), built to be pooled:
 // reset() clears every field so that no patient's data survives into the next
 // request, and keeps the capacity of every string and vector so that a warm

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/buffer.hpp — BufferPool / Buffer: pooled byte buffers that calibrate.
 //
 // What it is

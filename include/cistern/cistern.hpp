@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/cistern.hpp — everything cistern offers, in one include.
 //
 // Which tool for which job: see docs/guide.md. Each header below opens with what
@@ -13,6 +14,7 @@
 #include "cistern/shared.hpp"
 #include "cistern/snapshot.hpp"
 #include "cistern/stats.hpp"
+#include "cistern/version.hpp"
 #include "cistern/worker_pool.hpp"
 
 // The Redis adapter (target cistern::redis) when its headers are on the include path.

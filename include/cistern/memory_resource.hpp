@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/memory_resource.hpp — PoolResource: a thread-safe std::pmr resource on
 // per-thread magazines.
 //

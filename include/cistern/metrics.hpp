@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/metrics.hpp — statistics of every named pool, for scraping.
 //
 // Any pool given a non-empty `name` in its Options registers itself for as long

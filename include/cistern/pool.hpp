@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/pool.hpp — Pool<T>: a thread-cached pool of reusable objects.
 //
 // What it is

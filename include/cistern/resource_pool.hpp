@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/resource_pool.hpp — ResourcePool<T>: a bounded pool of expensive,
 // breakable resources (connections, channels, sessions).
 //
@@ -64,6 +65,7 @@
 #include <utility>
 #include <vector>
 
+#include "cistern/detail/cpu.hpp"
 #include "cistern/detail/config.hpp"
 #include "cistern/detail/housekeeper.hpp"
 #include "cistern/detail/metrics_registry.hpp"
@@ -643,11 +645,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     for (int i = 0;; ++i) {
       if (pred()) return true;
       if ((i & 15) == 15 && std::chrono::steady_clock::now() >= until) return false;
-      if (i < 64) {
-        __builtin_ia32_pause();
-      } else {
-        std::this_thread::yield();  // more waiters than cores: let the holder run
-      }
+      detail::spin_relax(i);  // more waiters than cores: the holder gets to run
     }
   }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/ring.hpp — ByteRing: a single-producer single-consumer byte ring whose
 // spans never wrap.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/shared.hpp — SharedPool<T> / Shared<T>: pooled objects with several owners.
 //
 // What it is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/snapshot.hpp — Snapshot<T>: read-mostly state with versions.
 //
 // What it is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/stats.hpp — statistics types shared by the pools.
 //
 // Plain values: a snapshot taken by a pool's stats(). Counters count since the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/worker_pool.hpp — WorkerPool: a bounded, self-shrinking pool of worker
 // threads (the C++ counterpart of Go's `ants`).
 //

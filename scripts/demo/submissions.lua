@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- wrk script: POSTs realistic, varied ePRO submissions from many patients.
 -- Bodies are generated once per wrk thread (so Lua does not compete with the
 -- server for the CPU during the run) and cycled through; each has its own

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/testing/alloc_counter.cpp — replaced global operator new/delete that count.
 #include "cistern/testing/alloc_counter.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Must NOT compile (unless OPT_OUT): a pool of a type the pool cannot reset,
 // made without saying how. tests/CMakeLists.txt checks that the compiler stops
 // at cistern's static_assert, and that the explicit opt-out compiles.

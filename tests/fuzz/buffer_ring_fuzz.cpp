@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: random sequences of operations on BufferPool buffers and a
 // ByteRing, checked against a plain model (std::string, std::deque).
 #include <cstddef>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the fuzz target with clang (libFuzzer + ASan + UBSan) and runs it for a
 # bounded time. Usage: run.sh SOURCE_DIR WORK_DIR [SECONDS]
 set -euo pipefail

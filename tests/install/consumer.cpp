@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include <cistern/cistern.hpp>
 
 #include <cstdio>
@@ -7,6 +8,8 @@ int main() {
   cistern::Pool<std::string> pool({.name = "consumer"});
   { auto s = pool.get(); s->assign("hello"); }
   auto stats = pool.stats();
-  std::printf("gets=%llu cached=%zu\n", static_cast<unsigned long long>(stats.gets), stats.cached);
+  std::printf("cistern %.*s: gets=%llu cached=%zu\n", int(cistern::version().size()), cistern::version().data(),
+              static_cast<unsigned long long>(stats.gets), stats.cached);
+  static_assert(cistern::version() == CISTERN_VERSION_STRING);
   return stats.gets == 1 && stats.cached == 1 ? 0 : 1;
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs cistern into a scratch prefix and builds and runs a consumer against it.
 # Usage: run.sh SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -13,6 +14,20 @@ cmake --install "$work/lib" --prefix "$work/prefix" >/dev/null
 cmake -S "$src/tests/install" -B "$work/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/consumer" >/dev/null
 "$work/consumer/consumer"
+# A version the package does not offer is refused by its version file.
+for too_high in 0.2 1.0; do
+  mkdir -p "$work/too-high-$too_high"
+  cat > "$work/too-high-$too_high/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.20)
+project(too_high LANGUAGES CXX)
+find_package(cistern $too_high CONFIG REQUIRED)
+CMAKE
+  if cmake -S "$work/too-high-$too_high" -B "$work/too-high-$too_high/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+      >/dev/null 2>&1; then
+    echo "find_package(cistern $too_high) was accepted by an older package"
+    exit 1
+  fi
+done
 # add_subdirectory works too.
 mkdir -p "$work/sub"
 cat > "$work/sub/CMakeLists.txt" <<CMAKE

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // adapters/redis/src/redis.cpp — RedisConnection on hiredis.
 #include "cistern/redis.hpp"
 

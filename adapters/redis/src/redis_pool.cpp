@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // adapters/redis/src/redis_pool.cpp — make_redis_pool().
 #include "cistern/redis.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/block_pool.hpp — a Pool<T> of raw memory blocks of one size.
 //
 // Internal. The size classes of BufferPool and PoolResource are BlockPools: the

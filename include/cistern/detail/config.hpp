@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/config.hpp — build switches and the one invariant-check macro.
 //
 // Internal: users include the public headers, never this file.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/cycle_hooks.hpp — work that runs at every cycle().
 //
 // Internal. Tools with timed caches of their own (BufferPool's large buffers)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/debug_tracker.hpp — bookkeeping behind the debug checks.
 //
 // Internal. With CISTERN_DEBUG_CHECKS the pools report every object they hand

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/depot.hpp — the shared tier of Pool<T>: stacks of magazines.
 //
 // Internal. The depot holds full (or partly full) magazines handed in by threads

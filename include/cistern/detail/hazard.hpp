@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/hazard.hpp — per-thread hazard slots for Snapshot<T> readers.
 //
 // Internal. A reader announces the version it is about to read by storing its

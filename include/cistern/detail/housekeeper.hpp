@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/housekeeper.hpp — the one background thread behind every
 // ResourcePool: a coarse clock, and timed work (eviction, refill, leak reports).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/id_handle.hpp — a move-only handle to a registration.
 //
 // Internal. Registries (metrics, cycle hooks) hand out a number for each entry;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/magazine.hpp — a fixed-capacity array of cached object pointers.
 //
 // Internal. A magazine (Bonwick, "Magazines and Vmem", 2001) is the unit that moves

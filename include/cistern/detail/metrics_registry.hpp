@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/metrics_registry.hpp — how a named pool shows up in metrics.
 //
 // Internal. A pool with a name registers a collector; metrics_text() and

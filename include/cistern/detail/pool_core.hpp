@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/pool_core.hpp — the type-erased body of Pool<T>.
 //
 // Internal. Pool<T> keeps its fast path inline (pop or push on the thread's loaded

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/detail/thread_cache.hpp — the front tier of Pool<T>: one thread's cache.
 //
 // Internal. Every thread has one table of ThreadCache entries, indexed by the

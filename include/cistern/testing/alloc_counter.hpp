@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/testing/alloc_counter.hpp — counts the program's heap allocations.
 //
 // The C++ answer to Go's runtime.MemStats.Mallocs / TotalAlloc: link the target

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cistern/redis.hpp — a Redis connection and a ready ResourcePool of them
 // (CMake target cistern::redis, built on hiredis).
 //
