@@ -474,6 +474,16 @@ void Session::on_header(beast::error_code ec) {
     server_.service().count_status(413);
     return respond(413, "{\"error\":\"body larger than 65536 bytes\",\"field\":\"\"}", kJson, false);
   }
+  // The body usually came in the same segments as the header: parse what is
+  // already buffered first, and start an asynchronous read only for the rest.
+  for (int step = 0; step < 64 && buffer_.size() > 0 && !parser_->is_done(); ++step) {
+    beast::error_code pec;
+    std::size_t used = parser_->put(buffer_.data(), pec);
+    buffer_.consume(used);
+    if (pec == http::error::need_more) break;
+    if (pec) return fail_request(pec);
+    if (used == 0) break;
+  }
   if (parser_->is_done()) return dispatch();
   auto expect = req[http::field::expect];
   if (iequals(trim(std::string_view(expect.data(), expect.size())), "100-continue")) {
