@@ -198,6 +198,18 @@ std::string post(const std::string& body) {
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+// Sends raw bytes on a new connection; expects exactly one answer, with `status`,
+// and the connection closed by the server afterwards.
+void expect_one_answer_then_close(int port, const std::string& request, int status) {
+  Raw c(port);
+  ASSERT_TRUE(c.ok());
+  c.send(request);
+  std::string got = c.read_all(1000ms);
+  EXPECT_EQ(count(got, "HTTP/1.1 "), 1u) << request.substr(0, 120) << "\n->\n" << got;
+  EXPECT_EQ(got.rfind("HTTP/1.1 " + std::to_string(status), 0), 0u) << request.substr(0, 120) << "\n->\n" << got;
+  EXPECT_TRUE(c.closed()) << request.substr(0, 120);
+}
+
 bool healthz_within(int port, std::chrono::milliseconds limit) {
   httplib::Client c("127.0.0.1", port);
   c.set_connection_timeout(0, 200'000);
@@ -259,23 +271,14 @@ TEST(EproHostile, AmbiguousFramingIs400AndClosesTheConnection) {
   Server server({"--redis=none"});
   ASSERT_GT(server.port(), 0);
   const std::string smuggled = post(sample("SMUG-1", "P-1"));
-  for (std::string te : {"chunked, identity", "gzip", "xchunked", "identity", "chunked\r\nTransfer-Encoding: chunked"}) {
-    Raw c(server.port());
-    ASSERT_TRUE(c.ok());
-    c.send("GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: " + te + "\r\n\r\n" + smuggled);
-    std::string got = c.read_all(1000ms);
-    EXPECT_EQ(count(got, "HTTP/1.1 "), 1u) << te << ":\n" << got;
-    EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << te << ":\n" << got;
-    EXPECT_TRUE(c.closed()) << te;
-  }
-  {
-    Raw c(server.port());
-    c.send("POST /v1/submissions HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
-           smuggled);
-    std::string got = c.read_all(1000ms);
-    EXPECT_EQ(count(got, "HTTP/1.1 "), 1u) << got;
-    EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got;
-  }
+  for (std::string te : {"chunked, identity", "gzip", "xchunked", "identity", "chunked\r\nTransfer-Encoding: chunked"})
+    expect_one_answer_then_close(server.port(), "GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: " + te +
+                                                    "\r\n\r\n" + smuggled, 400);
+  expect_one_answer_then_close(
+      server.port(),
+      "POST /v1/submissions HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+          smuggled,
+      400);
   httplib::Client client("127.0.0.1", server.port());
   auto list = client.Get("/v1/trials/SMUG-1/submissions");
   ASSERT_TRUE(list);
@@ -292,11 +295,7 @@ TEST(EproHostile, AmbiguousFramingIs400AndClosesTheConnection) {
 
 TEST(EproHostile, MalformedHttpIsAnswered400) {
   Server server({"--redis=none"});
-  Raw c(server.port());
-  c.send("GET /healthz HTTP/1.1\r\nHost t\r\n\r\n");
-  std::string got = c.read_all(1000ms);
-  EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got;
-  EXPECT_TRUE(c.closed());
+  expect_one_answer_then_close(server.port(), "GET /healthz HTTP/1.1\r\nHost t\r\n\r\n", 400);
 }
 
 // ---------------------------------------------------------------------------
@@ -461,13 +460,9 @@ TEST(EproHostile, ExpectContinueIsAnswered) {
     c.send(body);
     EXPECT_EQ(c.read_until("}").rfind("HTTP/1.1 202", 0), 0u);
   }
-  {
-    Raw c(server.port());
-    c.send("POST /v1/submissions HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 70000\r\n\r\n");
-    std::string got = c.read_all(1000ms);
-    EXPECT_EQ(got.rfind("HTTP/1.1 413", 0), 0u) << got;
-    EXPECT_TRUE(c.closed());
-  }
+  expect_one_answer_then_close(
+      server.port(), "POST /v1/submissions HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 70000\r\n\r\n",
+      413);
 }
 
 // ---------------------------------------------------------------------------
