@@ -93,7 +93,7 @@ char* BufferPool::allocate_large(std::size_t min_capacity, std::size_t& capacity
         best = &l;
     if (best != nullptr) {
       large_hits_.fetch_add(1, std::memory_order_relaxed);  // a statistic
-      if (budget_.capped()) budget_.sub(best->capacity);
+      budget_.sub(best->capacity);
       capacity = best->capacity;
       return std::exchange(best->data, nullptr);
     }
@@ -119,7 +119,7 @@ void BufferPool::free_block(char* p, std::size_t capacity) noexcept {
 }
 
 void BufferPool::release_large(char* p, std::size_t capacity) noexcept {
-  if (budget_.capped() && !budget_.try_add(capacity)) return free_block(p, capacity);  // over the cap
+  if (!budget_.try_add(capacity)) return free_block(p, capacity);  // over the cap
   std::int64_t now = now_ns();
   Large evict;
   {
@@ -136,7 +136,7 @@ void BufferPool::release_large(char* p, std::size_t capacity) noexcept {
     *slot = Large{p, capacity, now};
   }
   if (evict.data != nullptr) {
-    if (budget_.capped()) budget_.sub(evict.capacity);
+    budget_.sub(evict.capacity);
     free_block(evict.data, evict.capacity);
   }
 }
@@ -155,7 +155,7 @@ void BufferPool::expire_large(bool all) noexcept {
     }
   }
   for (std::size_t i = 0; i < n; ++i) {
-    if (budget_.capped()) budget_.sub(dead[i].capacity);
+    budget_.sub(dead[i].capacity);
     free_block(dead[i].data, dead[i].capacity);
   }
 }

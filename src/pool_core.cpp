@@ -223,13 +223,10 @@ std::size_t PoolCore::free_magazines(Magazine* list) noexcept {
 void PoolCore::prefill(std::size_t n) {
   while (n > 0) {
     std::size_t k = n < magazine_size_ ? n : magazine_size_;
-    if (budget_ != nullptr && budget_->capped()) {
-      std::size_t used = budget_->used(), cap = budget_->cap();
-      std::size_t room = used < cap ? (cap - used) / (object_size_ != 0 ? object_size_ : 1) : 0;
+    if (budget_ != nullptr) {
+      std::size_t room = budget_->room() / (object_size_ != 0 ? object_size_ : 1);
       if (room < k) k = room;
       if (k == 0 || !budget_->try_add(bytes(k))) return;  // at the cap
-    } else {
-      budget_add(k);
     }
     Magazine* m = depot_.take_empty();
     if (m == nullptr) {
@@ -291,8 +288,6 @@ void PoolCore::flush_locked(ThreadCache& c) noexcept {
   hand_in(c);
   fold_locked(c);
 }
-
-void PoolCore::reclaim_locked(ThreadCache& c) noexcept { hand_in(c); }
 
 Magazine* PoolCore::take_locked(ThreadCache& c) noexcept {
   c.sync_loaded();

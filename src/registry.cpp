@@ -222,7 +222,7 @@ void Registry::reclaim_idle_locked() {
       c->revoke.store(0, std::memory_order_relaxed);
       continue;
     }
-    c->owner->reclaim_locked(*c);  // revoke stays set until the owner has seen it
+    c->owner->hand_in(*c);  // revoke stays set until the owner has seen it
   }
   idle_.clear();
 }

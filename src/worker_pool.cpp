@@ -30,10 +30,6 @@ constexpr auto kRingSpin = std::chrono::microseconds(50);
 // short tasks drains in less. (Not on a busy machine: see submitter_spin_step.)
 constexpr auto kSubmitSpin = std::chrono::microseconds(50);
 
-// Waits a little in a spin loop: pause first, then give the vCPU away (the
-// thread we wait for may be queued behind us on a 2-vCPU machine).
-inline void relax(int i) noexcept { detail::spin_relax(i); }
-
 // A submitter's wait for room. A yield that hands the vCPU to a worker of a
 // short-task stream comes back within microseconds (it drains a ring and yields
 // back); on a busy machine, one that hands it to another process comes back a
@@ -468,7 +464,7 @@ bool WorkerPool::next_for(Worker* w, detail::Task& task) {
       case Park::exit:
         return false;
       case Park::again:  // tasks left behind are still queued: take them first
-        relax(i);
+        detail::spin_relax(i);
         break;
     }
   }
@@ -525,7 +521,7 @@ bool WorkerPool::next_task(Worker* w, detail::Task& out) {
     for (int i = 0;; ++i) {
       if (pop(w, out)) return true;
       if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
-      relax(i);
+      detail::spin_relax(i);
     }
     if (taken_from_stuck(w, out)) return true;
     w->victim = nullptr;
@@ -535,7 +531,7 @@ bool WorkerPool::next_task(Worker* w, detail::Task& out) {
     if (pop(w, out)) return true;
     if (w->head.load(std::memory_order_relaxed) == w->end.load(std::memory_order_relaxed))
       return false;  // all taken, by us or others
-    relax(i);  // claimed: its submitter is writing it now
+    detail::spin_relax(i);  // claimed: its submitter is writing it now
   }
 }
 
@@ -580,7 +576,7 @@ WorkerPool::Park WorkerPool::park(Worker* w) {
     auto until = std::chrono::steady_clock::now() + kSpin;
     for (int i = 0; (s = w->state.load(std::memory_order_acquire)) == kIdle; ++i) {  // pairs with submit's release
       if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
-      relax(i);
+      detail::spin_relax(i);
     }
   }
   if (s == kIdle) {

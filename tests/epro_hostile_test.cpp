@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "epro_process.hpp"
 #include "redis_server.hpp"
 #include "service.hpp"
 #include "store.hpp"
@@ -45,80 +46,17 @@ std::string sample(const std::string& trial, const std::string& patient) {
          "\"answers\":[{\"itemId\":\"Q1\",\"value\":3,\"answeredAt\":\"2026-11-22T08:14:00Z\"}]}";
 }
 
-// The server binary, started with extra flags (and optionally a lower RLIMIT_NOFILE).
-class Server {
+// The server binary with 2 threads (a later --threads wins), extra flags and
+// optionally a lower RLIMIT_NOFILE.
+class Server : public cistern_test::EproProcess {
  public:
-  explicit Server(std::vector<std::string> flags, rlim_t nofile = 0) {
-    int out[2], err[2];
-    EXPECT_EQ(pipe(out), 0);
-    EXPECT_EQ(pipe(err), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      dup2(err[1], STDERR_FILENO);
-      close(out[0]);
-      close(err[0]);
-      if (nofile != 0) {
-        rlimit r{nofile, nofile};
-        setrlimit(RLIMIT_NOFILE, &r);
-      }
-      std::vector<std::string> args = {"epro_server", "--port", "0", "--threads", "2"};
-      args.insert(args.end(), flags.begin(), flags.end());
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(EPRO_SERVER, argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    err_fd_ = err[0];
-    FILE* f = fdopen(out[0], "r");
-    char line[160] = {};
-    if (std::fgets(line, sizeof line, f) != nullptr) std::sscanf(line, "listening on 127.0.0.1:%d", &port_);
-    std::fclose(f);
-  }
-  ~Server() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(err_fd_);
-  }
-  int port() const { return port_; }
-  int terminate() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-  // Waits for the process to exit by itself (bounded); its status, or -1.
-  int wait_exit(std::chrono::milliseconds limit) {
-    auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return status;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
-  }
-  std::string stderr_text() {
-    std::string all;
-    char buf[512];
-    fcntl(err_fd_, F_SETFL, O_NONBLOCK);
-    ssize_t n;
-    while ((n = read(err_fd_, buf, sizeof buf)) > 0) all.append(buf, static_cast<std::size_t>(n));
-    return all;
-  }
+  explicit Server(std::vector<std::string> flags, rlim_t nofile = 0) : EproProcess(with_threads(flags), nofile) {}
 
  private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int err_fd_ = -1;
+  static std::vector<std::string> with_threads(std::vector<std::string> flags) {
+    flags.insert(flags.begin(), {"--threads", "2"});
+    return flags;
+  }
 };
 
 // A raw loopback connection.
@@ -140,30 +78,15 @@ class Raw {
   bool ok() const { return ok_; }
   bool send(const std::string& s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == ssize_t(s.size()); }
   // Everything until the peer closes or `limit` passes.
-  std::string read_all(std::chrono::milliseconds limit = 2000ms) {
-    std::string out;
-    auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
-      pollfd p{fd_, POLLIN, 0};
-      int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count());
-      if (poll(&p, 1, std::max(left, 1)) <= 0) break;
-      char buf[4096];
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        closed_ = true;
-        break;
-      }
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-  }
-  // Reads until `marker` appears (or the peer closes, or `limit` passes).
+  std::string read_all(std::chrono::milliseconds limit = 2000ms) { return read_until("", limit); }
+  // Reads until `marker` appears (never, if empty), the peer closes, or `limit` passes.
   std::string read_until(const std::string& marker, std::chrono::milliseconds limit = 2000ms) {
     std::string out;
     auto until = Clock::now() + limit;
-    while (out.find(marker) == std::string::npos && Clock::now() < until) {
+    while ((marker.empty() || out.find(marker) == std::string::npos) && Clock::now() < until) {
       pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 20) <= 0) continue;
+      int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count());
+      if (poll(&p, 1, std::max(left, 1)) <= 0) break;
       char buf[4096];
       ssize_t n = recv(fd_, buf, sizeof buf, 0);
       if (n <= 0) {

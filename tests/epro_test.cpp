@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "epro_process.hpp"
 #include "redis_server.hpp"
 #include "codec.hpp"
 #include "service.hpp"
@@ -182,46 +183,13 @@ TEST(EproSubmission, ResetLeavesNothingOfThePreviousPatient) {
 // ---------------------------------------------------------------------------
 // The real binary over loopback, with a real redis-server.
 
-class Server {
+// The server with 16 threads on a given store.
+class Server : public cistern_test::EproProcess {
  public:
-  explicit Server(const std::string& redis, const std::string& pooling = "on") {
-    int out[2];
-    EXPECT_EQ(pipe(out), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      std::string r = "--redis=" + redis, p = "--pooling=" + pooling;
-      execl(EPRO_SERVER, "epro_server", "--port", "0", "--threads", "16", r.c_str(), p.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    FILE* f = fdopen(out[0], "r");
-    char line[128] = {};
-    if (std::fgets(line, sizeof line, f) != nullptr) std::sscanf(line, "listening on 127.0.0.1:%d", &port_);
-    std::fclose(f);
-    EXPECT_GT(port_, 0) << "the server printed: " << line;
+  explicit Server(const std::string& redis, const std::string& pooling = "on")
+      : EproProcess({"--threads", "16", "--redis=" + redis, "--pooling=" + pooling}) {
+    EXPECT_GT(port(), 0) << "the server printed: " << first_line();
   }
-  ~Server() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  int port() const { return port_; }
-  // Sends SIGTERM and returns the exit status.
-  int terminate() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
 };
 
 std::string redis_addr(const cistern_test::RedisServer& r) { return "127.0.0.1:" + std::to_string(r.port()); }

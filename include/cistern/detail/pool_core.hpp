@@ -59,6 +59,12 @@ class Budget {
     if (n != 0) used_.fetch_sub(n, std::memory_order_relaxed);
   }
   std::size_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
+  // Bytes that may still be counted (a hint while other threads count).
+  std::size_t room() const noexcept {
+    if (cap_ == 0) return SIZE_MAX;
+    std::size_t u = used();
+    return u < cap_ ? cap_ - u : 0;
+  }
 
  private:
   const std::size_t cap_;
@@ -195,9 +201,6 @@ class PoolCore {
   // without any. REQUIRES: the owner is out of the pool (it is the caller, or a
   // cycle saw it idle, or it is exiting).
   void hand_in(ThreadCache& c) noexcept;
-  // Under the registry lock, from a cycle, once the owner is known to be out of
-  // the pool (thread_cache.hpp): hand_in().
-  void reclaim_locked(ThreadCache& c) noexcept;
   // Under the registry lock: hands the entry's magazines to the depot, folds its
   // counters into the retired ones and resets it.
   void flush_locked(ThreadCache& c) noexcept;
