@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "store.hpp"
 
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <new>
+
 #include "codec.hpp"
 
 namespace epro {
@@ -64,13 +69,25 @@ void MemoryStore::append(std::string_view trial, std::string_view patient, std::
   format_id(ms, seq_, id);
 }
 
+// Not zeroed (every byte handed out is written before it is read). A chunk asks
+// for huge pages; a large entry is an ordinary block.
+MemoryStore::Block MemoryStore::allocate(std::size_t n) {
+  const bool chunk = n == kChunk;
+  void* p = chunk ? std::aligned_alloc(kChunk, kChunk) : std::malloc(n);
+  if (p == nullptr) throw std::bad_alloc();
+  if (chunk) madvise(p, kChunk, MADV_HUGEPAGE);  // a hint: without THP, ordinary pages
+  return Block(static_cast<char*>(p));
+}
+
+void MemoryStore::Free::operator()(char* p) const noexcept { std::free(p); }
+
 char* MemoryStore::Trial::reserve(std::size_t n) {
   if (n > kChunk) {
-    large.push_back(std::make_unique<char[]>(n));
+    large.push_back(allocate(n));
     return large.back().get();
   }
   if (kChunk - used < n) {
-    chunks.push_back(std::make_unique<char[]>(kChunk));
+    chunks.push_back(allocate(kChunk));
     used = 0;
   }
   char* at = chunks.back().get() + used;

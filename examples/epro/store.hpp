@@ -46,9 +46,13 @@ class Store {
   virtual void close() {}
 };
 
-// Entries of a trial live in a log of 1 MiB chunks: storing an entry allocates
+// Entries of a trial live in a log of 2 MiB chunks: storing an entry allocates
 // only when a chunk fills up (every few hundred entries), and never copies what
 // is already stored (a single doubling buffer would copy it all under the lock).
+// A chunk is one 2 MiB-aligned block offered to the kernel as a transparent huge
+// page (madvise): a store that grows by 5 KB per request otherwise takes a page
+// fault every 4 KB it writes, under its lock (a fifth of the server's time under
+// the Go peer's load).
 class MemoryStore final : public Store {
  public:
   void append(std::string_view trial, std::string_view patient, std::string_view json, EntryId& id) override;
@@ -56,16 +60,21 @@ class MemoryStore final : public Store {
   bool healthy() override { return true; }
 
  private:
-  static constexpr std::size_t kChunk = 1 << 20;
+  static constexpr std::size_t kChunk = 2 << 20;
+  struct Free {
+    void operator()(char* p) const noexcept;
+  };
+  using Block = std::unique_ptr<char[], Free>;
+  static Block allocate(std::size_t n);
   struct Entry {
     std::uint64_t ms, seq;
     const char* patient;  // inside a chunk; patient bytes then the JSON
     std::uint32_t patient_len, json_len;
   };
   struct Trial {
-    std::vector<std::unique_ptr<char[]>> chunks;
+    std::vector<Block> chunks;
     std::size_t used = kChunk;  // bytes used in the last chunk
-    std::vector<std::unique_ptr<char[]>> large;  // entries bigger than a chunk
+    std::vector<Block> large;  // entries bigger than a chunk
     std::vector<Entry> entries;
     char* reserve(std::size_t n);
   };
