@@ -16,6 +16,8 @@ packages=(
   prometheus licensecheck
   # Redis adapter and the demo service
   redis-server redis-tools libhiredis-dev libsimdjson-dev libcpp-httplib-dev wrk curl gnuplot-nox python3
+  # the allocators the demo compares pooling with (loaded with LD_PRELOAD)
+  libmimalloc2.0 libtcmalloc-minimal4 libjemalloc2
 )
 
 missing=()

@@ -88,7 +88,7 @@ class HandlerMemory {
 template <class T>
 struct HandlerAllocator {
   using value_type = T;
-  explicit HandlerAllocator(HandlerMemory& m) noexcept : memory(&m) {}
+  explicit HandlerAllocator(HandlerMemory* m) noexcept : memory(m) {}
   template <class U>
   HandlerAllocator(const HandlerAllocator<U>& other) noexcept : memory(other.memory) {}  // NOLINT: rebinding
   T* allocate(std::size_t n) { return static_cast<T*>(memory->allocate(n * sizeof(T))); }
@@ -106,7 +106,7 @@ struct WithMemory {
   using allocator_type = HandlerAllocator<char>;
   HandlerMemory* memory;
   F f;
-  allocator_type get_allocator() const noexcept { return allocator_type(*memory); }
+  allocator_type get_allocator() const noexcept { return allocator_type(memory); }
   template <class... Args>
   void operator()(Args&&... args) {
     f(std::forward<Args>(args)...);
@@ -250,6 +250,26 @@ class Session : public std::enable_shared_from_this<Session> {
   void wait_deadline();
   void disarm() { deadline_at_ = std::chrono::steady_clock::time_point::max(); }
   void close();
+
+  // The pooling switch of a connection, in one place. On: the connection keeps its
+  // body, reply and response storage between requests, and each asynchronous
+  // operation's state lives in the connection's handler memory. Off: all of that is
+  // made afresh for every request, and operations allocate as Asio and Beast do by
+  // default, as in a server without reuse.
+  template <class F, class Start>
+  void start(HandlerMemory& memory, F f, Start op) {
+    if (server_.options().pooling) {
+      op(with_memory(memory, std::move(f)));
+    } else {
+      op(std::move(f));
+    }
+  }
+  void start_request_storage() {
+    if (server_.options().pooling) return;
+    body_ = std::string();
+    reply_ = Reply();
+    response_.body() = std::string();
+  }
 
   Socket socket_;
   Timer timer_;
@@ -439,8 +459,7 @@ void Session::wait_for_request() {
 
 void Session::read_header() {
   phase_ = Phase::header;
-  const bool pooling = server_.options().pooling;
-  if (!pooling) body_ = std::string();  // pooling off: no storage kept between requests
+  start_request_storage();
   body_.clear();
   // forward_as_tuple: the body string is moved in (make_tuple would copy it, and
   // the copy of an empty string has none of its capacity).
@@ -448,12 +467,9 @@ void Session::read_header() {
                   std::make_tuple(FieldAlloc(server_.fields_memory())));
   parser_->body_limit(kMaxBody);
   parser_->header_limit(kHeaderLimit);
-  auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); };
-  if (pooling) {
-    http::async_read_header(socket_, buffer_, *parser_, with_memory(read_memory_, std::move(done)));
-  } else {
-    http::async_read_header(socket_, buffer_, *parser_, std::move(done));
-  }
+  start(
+      read_memory_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); },
+      [this](auto h) { http::async_read_header(socket_, buffer_, *parser_, std::move(h)); });
 }
 
 void Session::on_header(beast::error_code ec) {
@@ -508,12 +524,9 @@ void Session::on_header(beast::error_code ec) {
 
 void Session::read_body() {
   phase_ = Phase::body;
-  auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); };
-  if (server_.options().pooling) {
-    http::async_read(socket_, buffer_, *parser_, with_memory(read_memory_, std::move(done)));
-  } else {
-    http::async_read(socket_, buffer_, *parser_, std::move(done));
-  }
+  start(
+      read_memory_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); },
+      [this](auto h) { http::async_read(socket_, buffer_, *parser_, std::move(h)); });
 }
 
 void Session::on_body(beast::error_code ec) {
@@ -551,7 +564,6 @@ bool Session::authorized(const Request& req) const {
 
 void Session::dispatch() {
   phase_ = Phase::busy;
-  if (!server_.options().pooling) reply_ = Reply();  // pooling off: nothing kept between requests
   Request& req = parser_->get();
   const bool keep_alive = req.keep_alive();
   Service& service = server_.service();
@@ -606,18 +618,13 @@ void Session::respond(int status, std::string_view body, const char* type, bool 
     response_.erase(http::field::www_authenticate);
   }
   response_.keep_alive(keep_alive);
-  if (!server_.options().pooling) response_.body() = std::string();  // pooling off: a fresh body each time
   response_.body().assign(body.data(), body.size());
   response_.prepare_payload();
   arm(server_.options().body_timeout);  // a client that does not read its answer is not waited for forever
-  auto done = [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-    self->on_write(ec, keep_alive);
-  };
-  if (server_.options().pooling) {
-    http::async_write(socket_, response_, with_memory(write_memory_, std::move(done)));
-  } else {
-    http::async_write(socket_, response_, std::move(done));
-  }
+  start(
+      write_memory_,
+      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) { self->on_write(ec, keep_alive); },
+      [this](auto h) { http::async_write(socket_, response_, std::move(h)); });
 }
 
 void Session::on_write(beast::error_code ec, bool keep_alive) {

@@ -193,8 +193,12 @@ std::string Service::metrics() const {
                 "epro_process_allocated_bytes_total %llu\n"
                 "# HELP epro_pooling Whether the request path uses cistern's pools (1) or new (0).\n"
                 "# TYPE epro_pooling gauge\n"
-                "epro_pooling %d\n",
-                static_cast<unsigned long long>(total.bytes), pooling_ ? 1 : 0);
+                "epro_pooling %d\n"
+                "# HELP epro_store_bytes Memory holding stored submissions in this process (in-memory store).\n"
+                "# TYPE epro_store_bytes gauge\n"
+                "epro_store_bytes %llu\n",
+                static_cast<unsigned long long>(total.bytes), pooling_ ? 1 : 0,
+                static_cast<unsigned long long>(store_.bytes_held()));
   out += line;
   return out;
 }

@@ -61,7 +61,7 @@ void MemoryStore::append(std::string_view trial, std::string_view patient, std::
     seq_ = 0;
   }
   Trial& t = it->second;
-  char* at = t.reserve(patient.size() + json.size());
+  char* at = t.reserve(patient.size() + json.size(), held_);
   patient.copy(at, patient.size());
   json.copy(at + patient.size(), json.size());
   t.entries.push_back(Entry{ms, seq_, at, static_cast<std::uint32_t>(patient.size()),
@@ -81,12 +81,14 @@ MemoryStore::Block MemoryStore::allocate(std::size_t n) {
 
 void MemoryStore::Free::operator()(char* p) const noexcept { std::free(p); }
 
-char* MemoryStore::Trial::reserve(std::size_t n) {
+char* MemoryStore::Trial::reserve(std::size_t n, std::atomic<std::size_t>& held) {
   if (n > kChunk) {
+    held.fetch_add(n, std::memory_order_relaxed);
     large.push_back(allocate(n));
     return large.back().get();
   }
   if (kChunk - used < n) {
+    held.fetch_add(kChunk, std::memory_order_relaxed);
     chunks.push_back(allocate(kChunk));
     used = 0;
   }

@@ -3,6 +3,7 @@
 // streams (XADD epro:<trialId> * patientId <id> submission <json>).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -44,6 +45,8 @@ class Store {
   virtual void list(std::string_view trial, std::string& out) = 0;
   virtual bool healthy() = 0;
   virtual void close() {}
+  // Bytes of memory holding stored entries in this process (0 for a remote store).
+  virtual std::size_t bytes_held() const { return 0; }
 };
 
 // Entries of a trial live in a log of 2 MiB chunks: storing an entry allocates
@@ -58,6 +61,7 @@ class MemoryStore final : public Store {
   void append(std::string_view trial, std::string_view patient, std::string_view json, EntryId& id) override;
   void list(std::string_view trial, std::string& out) override;
   bool healthy() override { return true; }
+  std::size_t bytes_held() const override { return held_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr std::size_t kChunk = 2 << 20;
@@ -76,7 +80,7 @@ class MemoryStore final : public Store {
     std::size_t used = kChunk;  // bytes used in the last chunk
     std::vector<Block> large;  // entries bigger than a chunk
     std::vector<Entry> entries;
-    char* reserve(std::size_t n);
+    char* reserve(std::size_t n, std::atomic<std::size_t>& held);
   };
   struct Hash {
     using is_transparent = void;
@@ -85,6 +89,7 @@ class MemoryStore final : public Store {
   std::mutex mu_;
   std::unordered_map<std::string, Trial, Hash, std::equal_to<>> trials_;
   std::uint64_t last_ms_ = 0, seq_ = 0;
+  std::atomic<std::size_t> held_{0};  // a statistic: chunk and large-entry bytes
 };
 
 class RedisStore final : public Store {
