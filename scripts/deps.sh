@@ -18,6 +18,14 @@ packages=(
   redis-server redis-tools libhiredis-dev libsimdjson-dev libcpp-httplib-dev wrk curl gnuplot-nox python3
   # the allocators the demo compares pooling with (loaded with LD_PRELOAD)
   libmimalloc2.0 libtcmalloc-minimal4 libjemalloc2
+  # packaging checks (tests/install/run.sh): pkg-config, the .deb and its lint
+  pkg-config lintian
+  # the API reference (make docs)
+  doxygen
+  # the second compiler's standard library (public headers checked with libc++)
+  libc++-dev libc++abi-dev
+  # aarch64: cross compiler and qemu-user for its tests (scripts/aarch64.sh)
+  g++-aarch64-linux-gnu qemu-user
 )
 
 missing=()

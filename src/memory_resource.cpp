@@ -7,7 +7,7 @@
 
 namespace cistern {
 
-PoolResource::PoolResource(std::pmr::memory_resource* upstream) : upstream_(upstream) {
+PoolResource::PoolResource(detail::pmr::memory_resource* upstream) : upstream_(upstream) {
   if (upstream_ == nullptr) throw std::invalid_argument("cistern::PoolResource: upstream must not be null");
   for (std::size_t i = 0; i < kClasses; ++i) {
     std::size_t size = kMinBlock << i;

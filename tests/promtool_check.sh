@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Usage: promtool_check.sh METRICS_DUMP PROMTOOL — lints the metrics text.
+# Usage: promtool_check.sh PROMTOOL METRICS_DUMP... — lints the metrics text that the
+# command prints (the command may start with an emulator, as in the aarch64 build).
 set -euo pipefail
-out=$("$1")
+promtool="$1"
+shift
+out=$("$@")
 echo "$out"
-printf '%s\n' "$out" | "$2" check metrics
+printf '%s\n' "$out" | "$promtool" check metrics

@@ -1,39 +1,40 @@
 // SPDX-License-Identifier: Apache-2.0
-// cistern/buffer.hpp — BufferPool / Buffer: pooled byte buffers that calibrate.
-//
-// What it is
-//   Growable byte buffers whose memory comes from size classes (64 B, 128 B, …,
-//   64 MiB, powers of two), each a thread-cached pool with the magazines of
-//   Pool<T>. A Buffer returns its memory to its pool when destroyed.
-//
-//   cistern::BufferPool buffers({.name = "bodies"});
-//   cistern::Buffer body = buffers.get();     // capacity: the learned common size
-//   body.append(chunk);                        // grows through the classes
-//   send(body.view());
-//
-// Calibration (the reason to use it instead of a pool of std::string)
-//   A pool of growable buffers keeps every buffer at the largest size it ever
-//   reached, so one huge request inflates memory for good. BufferPool watches the
-//   size each buffer reached when it comes back (a 1-in-32 sample, two relaxed
-//   atomic adds) and every 512 samples (16384 returns) sets
-//     - default_size: the most common class, what get() hands out, and
-//     - max_retained: the class at the 95th percentile of sizes seen.
-//   A buffer above max_retained is not cached in the classes. Instead up to 4 such
-//   large buffers are kept for at most about a second (freed by the first cycle()
-//   after that), so a burst of large requests reuses them rather than paying for a
-//   fresh allocation each time, while a lull gives the memory back.
-//
-// Privacy: get() hands out a buffer with size() == 0; bytes beyond size() are never
-// readable through the API. Debug builds overwrite returned bytes with 0xDD.
-//
-// Thread-safety: get() and stats() from any thread; a Buffer is a value (one
-// thread at a time) that may be destroyed on any thread. Buffers must not outlive
-// their pool.
-//
-// When not to use it
-//   - Fixed-size records: Pool<T> of a struct is simpler.
-//   - Memory for std containers: PoolResource.
-//   - A byte stream between two threads: ByteRing.
+/// @file
+/// @brief BufferPool / Buffer: pooled byte buffers that calibrate.
+///
+/// What it is
+///   Growable byte buffers whose memory comes from size classes (64 B, 128 B, …,
+///   64 MiB, powers of two), each a thread-cached pool with the magazines of
+///   Pool<T>. A Buffer returns its memory to its pool when destroyed.
+///
+///   cistern::BufferPool buffers({.name = "bodies"});
+///   cistern::Buffer body = buffers.get();     // capacity: the learned common size
+///   body.append(chunk);                        // grows through the classes
+///   send(body.view());
+///
+/// Calibration (the reason to use it instead of a pool of std::string)
+///   A pool of growable buffers keeps every buffer at the largest size it ever
+///   reached, so one huge request inflates memory for good. BufferPool watches the
+///   size each buffer reached when it comes back (a 1-in-32 sample, two relaxed
+///   atomic adds) and every 512 samples (16384 returns) sets
+///     - default_size: the most common class, what get() hands out, and
+///     - max_retained: the class at the 95th percentile of sizes seen.
+///   A buffer above max_retained is not cached in the classes. Instead up to 4 such
+///   large buffers are kept for at most about a second (freed by the first cycle()
+///   after that), so a burst of large requests reuses them rather than paying for a
+///   fresh allocation each time, while a lull gives the memory back.
+///
+/// Privacy: get() hands out a buffer with size() == 0; bytes beyond size() are never
+/// readable through the API. Debug builds overwrite returned bytes with 0xDD.
+///
+/// Thread-safety: get() and stats() from any thread; a Buffer is a value (one
+/// thread at a time) that may be destroyed on any thread. Buffers must not outlive
+/// their pool.
+///
+/// When not to use it
+///   - Fixed-size records: Pool<T> of a struct is simpler.
+///   - Memory for std containers: PoolResource.
+///   - A byte stream between two threads: ByteRing.
 #pragma once
 
 #include <array>
@@ -50,6 +51,7 @@
 
 #include "cistern/detail/block_pool.hpp"
 #include "cistern/detail/cycle_hooks.hpp"
+#include "cistern/detail/export.hpp"
 #include "cistern/detail/metrics_registry.hpp"
 
 namespace cistern {
@@ -66,7 +68,7 @@ struct BufferPoolStats {
   std::size_t max_retained = 0;    // largest capacity kept in the classes now
 };
 
-class Buffer {
+class CISTERN_API Buffer {
  public:
   Buffer() noexcept = default;
   Buffer(Buffer&& other) noexcept { take(other); }
@@ -88,8 +90,8 @@ class Buffer {
   bool empty() const noexcept { return size_ == 0; }
   std::string_view view() const noexcept { return {data_, size_}; }
 
-  // Appends bytes, growing to the next class that fits. Amortised O(bytes).
-  // Throws std::bad_alloc (the buffer is then unchanged).
+  /// Appends bytes, growing to the next class that fits. Amortised O(bytes).
+  /// Throws std::bad_alloc (the buffer is then unchanged).
   void append(std::string_view bytes) {
     if (bytes.size() > capacity_ - size_) grow(size_ + bytes.size());
     if (!bytes.empty()) std::memcpy(data_ + size_, bytes.data(), bytes.size());
@@ -97,18 +99,18 @@ class Buffer {
     if (size_ > peak_) peak_ = size_;
   }
   void push_back(char c) { append(std::string_view(&c, 1)); }
-  // Sets the size; new bytes are zero. Throws std::bad_alloc.
+  /// Sets the size; new bytes are zero. Throws std::bad_alloc.
   void resize(std::size_t n) {
     if (n > capacity_) grow(n);
     if (n > size_) std::memset(data_ + size_, 0, n - size_);
     size_ = n;
     if (size_ > peak_) peak_ = size_;
   }
-  // Makes capacity() at least n, keeping the contents.
+  /// Makes capacity() at least n, keeping the contents.
   void reserve(std::size_t n) {
     if (n > capacity_) grow(n);
   }
-  // Size 0; the capacity stays.
+  /// Size 0; the capacity stays.
   void clear() noexcept { size_ = 0; }
 
  private:
@@ -132,21 +134,21 @@ class Buffer {
   BufferPool* pool_ = nullptr;
 };
 
-class BufferPool {
+class CISTERN_API BufferPool {
  public:
   struct Options {
-    // Largest capacity kept in the size classes. 0: learned by calibration (the
-    // 95th percentile of sizes seen). Larger: more memory kept, fewer allocations.
+    /// Largest capacity kept in the size classes. 0: learned by calibration (the
+    /// 95th percentile of sizes seen). Larger: more memory kept, fewer allocations.
     std::size_t max_retained = 0;
-    // Learn default_size (and max_retained when 0) from use. false: get() hands
-    // out 256 B and max_retained (if 0) is unlimited.
+    /// Learn default_size (and max_retained when 0) from use. false: get() hands
+    /// out 256 B and max_retained (if 0) is unlimited.
     bool calibrate = true;
-    // Non-empty: listed in metrics under this name (unique among live pools).
+    /// Non-empty: listed in metrics under this name (unique among live pools).
     std::string name = {};
-    // Most bytes kept across every size class and the large-buffer slots (0: no
-    // cap). Counted once per magazine move, so each thread may hold one loaded
-    // magazine per class beyond it (about 16 KiB of blocks for small classes, 8
-    // blocks for large ones). A buffer returned past the cap is freed (a drop).
+    /// Most bytes kept across every size class and the large-buffer slots (0: no
+    /// cap). Counted once per magazine move, so each thread may hold one loaded
+    /// magazine per class beyond it (about 16 KiB of blocks for small classes, 8
+    /// blocks for large ones). A buffer returned past the cap is freed (a drop).
     std::size_t max_total_bytes = 0;
   };
 
@@ -157,16 +159,16 @@ class BufferPool {
   static constexpr std::size_t kInitialDefault = 256;
 
   BufferPool() : BufferPool(Options{}) {}
-  // Throws std::invalid_argument on bad options.
+  /// Throws std::invalid_argument on bad options.
   explicit BufferPool(Options options);
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
-  // REQUIRES: no Buffer of this pool is alive.
+  /// REQUIRES: no Buffer of this pool is alive.
   ~BufferPool();
 
-  // An empty buffer with capacity default_size (at least 64 B).
+  /// An empty buffer with capacity default_size (at least 64 B).
   Buffer get() { return get(default_size_.load(std::memory_order_relaxed)); }  // a hint
-  // An empty buffer with capacity >= min_capacity.
+  /// An empty buffer with capacity >= min_capacity.
   Buffer get(std::size_t min_capacity) {
     std::size_t capacity;
     char* p = allocate(min_capacity, capacity);
@@ -175,7 +177,7 @@ class BufferPool {
 
   BufferPoolStats stats() const;
 
-  // The class index for a capacity: 0 for <= 64 B, then one per power of two.
+  /// The class index for a capacity: 0 for <= 64 B, then one per power of two.
   static constexpr std::size_t class_of(std::size_t n) noexcept {
     if (n <= kMinClass) return 0;
     return static_cast<std::size_t>(std::bit_width(n - 1)) - 6;
@@ -193,12 +195,12 @@ class BufferPool {
     }
     return allocate_large(min_capacity, capacity);
   }
-  // A buffer comes back: calibration sample, then cache or free.
+  /// A buffer comes back: calibration sample, then cache or free.
   CISTERN_ALWAYS_INLINE void recycle(char* p, std::size_t capacity, std::size_t peak) noexcept {
     if (calibrate_ && CISTERN_UNLIKELY(--tls_sample_countdown == 0)) sample(peak);
     release(p, capacity);
   }
-  // A block goes back without a calibration sample (a growth step).
+  /// A block goes back without a calibration sample (a growth step).
   CISTERN_ALWAYS_INLINE void release(char* p, std::size_t capacity) noexcept {
     std::size_t cls = class_of(capacity);
     if (CISTERN_LIKELY(cls < kClasses && capacity <= max_retained_.load(std::memory_order_relaxed) &&
@@ -226,12 +228,12 @@ class BufferPool {
   std::atomic<std::size_t> max_retained_;
   std::array<std::unique_ptr<detail::BlockPool>, kClasses> classes_;
 
-  // Calibration samples per class since the last calibration.
+  /// Calibration samples per class since the last calibration.
   alignas(detail::kCacheLine) std::array<std::atomic<std::uint32_t>, kClasses + 1> samples_{};  // written by sample(), off the lines get() reads
   std::atomic<std::uint32_t> sampled_{0};
   std::mutex calibrate_mu_;
 
-  // Large buffers (above max_retained), kept briefly.
+  /// Large buffers (above max_retained), kept briefly.
   struct Large {
     char* data = nullptr;
     std::size_t capacity = 0;

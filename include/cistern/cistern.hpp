@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// cistern/cistern.hpp — everything cistern offers, in one include.
-//
-// Which tool for which job: see docs/guide.md. Each header below opens with what
-// it provides, its thread-safety and when not to use it.
+/// @file
+/// @brief everything cistern offers, in one include.
+///
+/// Which tool for which job: see docs/guide.md. Each header below opens with what
+/// it provides, its thread-safety and when not to use it.
 #pragma once
 
 #include "cistern/buffer.hpp"

@@ -1,54 +1,55 @@
 // SPDX-License-Identifier: Apache-2.0
-// cistern/pool.hpp — Pool<T>: a thread-cached pool of reusable objects.
-//
-// What it is
-//   The C++ counterpart of Go's sync.Pool. get() hands out a cached T (or makes a
-//   new one), and the Lease it returns gives the object back when it goes out of
-//   scope. On the way back the pool resets the object, so the next user never sees
-//   the previous user's state. The pool is unbounded; what is not reused is freed
-//   by cycles (see cycle() below).
-//
-// How it is fast
-//   Each thread keeps up to two magazines (arrays of object pointers) per pool. A
-//   get or put that its loaded magazine can serve is a pop or push on thread-local
-//   memory: no lock, no atomic read-modify-write, no cache line written that
-//   another thread writes. Only every M-th operation (M = Options::magazine_size)
-//   trades a whole magazine with the shared depot under a short lock, so objects
-//   made on one thread and returned on another cost an amortised 1/M of a lock.
-//   Data path: pool.hpp -> detail/thread_cache.hpp -> detail/depot.hpp.
-//
-// Thread-safety
-//   get(), acquire(), release(), clear() and stats() may be called from any
-//   thread at any time. An object may be returned on another thread than the one
-//   that got it; the hand-off through the depot's lock orders the object's writes
-//   before the next user's reads. Construction and destruction of the pool itself
-//   must not race with its use: leases must not outlive the pool (debug builds
-//   report it).
-//
-// Reset policy (every pool that compiles resets)
-//   On return: Options::reset if given; else t.reset() if T has it (a bool result
-//   is keep/drop); else t.clear() if T has it (std::string, the containers). A T
-//   with neither does not compile with Pool<T>() and throws from Pool<T>(Options)
-//   without Options::reset. cistern::keep_as_is is the explicit opt-out.
-//
-// Lifetimes
-//   A thread's magazines go back to the pool's depot when the thread exits, or
-//   when a cycle finds the thread did not use the pool since the previous cycle.
-//   Destroying the pool destroys every cached object, including those in other
-//   threads' caches, and no thread touches the pool afterwards.
-//
-// Debug checks (CISTERN_DEBUG_CHECKS, on in the debug, asan and tsan presets)
-//   Returning an object twice, returning it to a pool it did not come from, and
-//   destroying a pool with objects still leased stop the program with a message
-//   naming the pool. Cached objects are poisoned for AddressSanitizer, so a use
-//   after return is reported at the faulty access.
-//
-// When not to use it
-//   - Objects that are cheap to make (a few ints): new/delete or the stack win.
-//   - Objects that are expensive, limited or can break (connections): use
-//     ResourcePool<T>, which bounds, validates and times out.
-//   - Objects whose reset costs as much as construction: pooling buys nothing.
-//   - Long-lived state: a plain object or a Snapshot<T>.
+/// @file
+/// @brief Pool<T>: a thread-cached pool of reusable objects.
+///
+/// What it is
+///   The C++ counterpart of Go's sync.Pool. get() hands out a cached T (or makes a
+///   new one), and the Lease it returns gives the object back when it goes out of
+///   scope. On the way back the pool resets the object, so the next user never sees
+///   the previous user's state. The pool is unbounded; what is not reused is freed
+///   by cycles (see cycle() below).
+///
+/// How it is fast
+///   Each thread keeps up to two magazines (arrays of object pointers) per pool. A
+///   get or put that its loaded magazine can serve is a pop or push on thread-local
+///   memory: no lock, no atomic read-modify-write, no cache line written that
+///   another thread writes. Only every M-th operation (M = Options::magazine_size)
+///   trades a whole magazine with the shared depot under a short lock, so objects
+///   made on one thread and returned on another cost an amortised 1/M of a lock.
+///   Data path: pool.hpp -> detail/thread_cache.hpp -> detail/depot.hpp.
+///
+/// Thread-safety
+///   get(), acquire(), release(), clear() and stats() may be called from any
+///   thread at any time. An object may be returned on another thread than the one
+///   that got it; the hand-off through the depot's lock orders the object's writes
+///   before the next user's reads. Construction and destruction of the pool itself
+///   must not race with its use: leases must not outlive the pool (debug builds
+///   report it).
+///
+/// Reset policy (every pool that compiles resets)
+///   On return: Options::reset if given; else t.reset() if T has it (a bool result
+///   is keep/drop); else t.clear() if T has it (std::string, the containers). A T
+///   with neither does not compile with Pool<T>() and throws from Pool<T>(Options)
+///   without Options::reset. cistern::keep_as_is is the explicit opt-out.
+///
+/// Lifetimes
+///   A thread's magazines go back to the pool's depot when the thread exits, or
+///   when a cycle finds the thread did not use the pool since the previous cycle.
+///   Destroying the pool destroys every cached object, including those in other
+///   threads' caches, and no thread touches the pool afterwards.
+///
+/// Debug checks (CISTERN_DEBUG_CHECKS, on in the debug, asan and tsan presets)
+///   Returning an object twice, returning it to a pool it did not come from, and
+///   destroying a pool with objects still leased stop the program with a message
+///   naming the pool. Cached objects are poisoned for AddressSanitizer, so a use
+///   after return is reported at the faulty access.
+///
+/// When not to use it
+///   - Objects that are cheap to make (a few ints): new/delete or the stack win.
+///   - Objects that are expensive, limited or can break (connections): use
+///     ResourcePool<T>, which bounds, validates and times out.
+///   - Objects whose reset costs as much as construction: pooling buys nothing.
+///   - Long-lived state: a plain object or a Snapshot<T>.
 #pragma once
 
 #include <chrono>
@@ -64,6 +65,7 @@
 
 #include "cistern/detail/config.hpp"
 #include "cistern/detail/debug_tracker.hpp"
+#include "cistern/detail/export.hpp"
 #include "cistern/detail/metrics_registry.hpp"
 #include "cistern/detail/pool_core.hpp"
 #include "cistern/stats.hpp"
@@ -73,9 +75,9 @@ namespace cistern {
 template <class T>
 class Pool;
 
-// Lease<T>: move-only ownership of a pooled object; returns it to its pool when
-// destroyed (or when assigned another lease). An empty lease (default-made,
-// moved-from or detached) returns nothing.
+/// Lease<T>: move-only ownership of a pooled object; returns it to its pool when
+/// destroyed (or when assigned another lease). An empty lease (default-made,
+/// moved-from or detached) returns nothing.
 template <class T>
 class Lease {
  public:
@@ -94,14 +96,14 @@ class Lease {
   Lease& operator=(const Lease&) = delete;
   ~Lease() { give_back(); }
 
-  // REQUIRES (operator->, operator*): the lease is not empty.
+  /// REQUIRES (operator->, operator*): the lease is not empty.
   T* operator->() const noexcept { return object_; }
   T& operator*() const noexcept { return *object_; }
   T* get() const noexcept { return object_; }
   explicit operator bool() const noexcept { return object_ != nullptr; }
 
-  // Ends the lease without returning the object: the caller owns it and may give
-  // it back later with pool.release(object) (or delete it). The lease is empty after.
+  /// Ends the lease without returning the object: the caller owns it and may give
+  /// it back later with pool.release(object) (or delete it). The lease is empty after.
   T* detach() noexcept {
     if constexpr (CISTERN_DEBUG_CHECKS) {
       if (object_ != nullptr) detail::debug::on_detach(object_);
@@ -121,9 +123,9 @@ class Lease {
   T* object_ = nullptr;
 };
 
-// The explicit opt-out of resetting: Options::reset = cistern::keep_as_is keeps
-// every returned object exactly as its last user left it. Only for objects that
-// carry nothing of one user into the next (the pool can't check that).
+/// The explicit opt-out of resetting: Options::reset = cistern::keep_as_is keeps
+/// every returned object exactly as its last user left it. Only for objects that
+/// carry nothing of one user into the next (the pool can't check that).
 inline constexpr struct keep_as_is_t {
   template <class T>
   bool operator()(T&) const noexcept {
@@ -131,8 +133,8 @@ inline constexpr struct keep_as_is_t {
   }
 } keep_as_is{};
 
-// Which per-thread tier this build runs: per_thread (a cache per thread and pool,
-// see detail/thread_cache.hpp). per_cpu is reserved for an rseq-based tier.
+/// Which per-thread tier this build runs: per_thread (a cache per thread and pool,
+/// see detail/thread_cache.hpp). per_cpu is reserved for an rseq-based tier.
 enum class CacheMode { per_thread, per_cpu };
 inline CacheMode cache_mode() noexcept { return CacheMode::per_thread; }
 
@@ -141,12 +143,12 @@ template <class T>
 concept HasResetMember = requires(T& t) { t.reset(); };
 template <class T>
 concept HasClearMember = requires(T& t) { t.clear(); };
-// T has a reset policy the pool can use without being told: reset() or clear().
+/// T has a reset policy the pool can use without being told: reset() or clear().
 template <class T>
 concept HasDefaultReset = HasResetMember<T> || HasClearMember<T>;
 
-// The default reset policy: t.reset() when T has it (a bool result is the
-// keep/drop answer), else t.clear() (std::string, the containers).
+/// The default reset policy: t.reset() when T has it (a bool result is the
+/// keep/drop answer), else t.clear() (std::string, the containers).
 template <HasDefaultReset T>
 CISTERN_ALWAYS_INLINE bool default_reset(T& t) {
   if constexpr (HasResetMember<T>) {
@@ -173,40 +175,40 @@ class Pool final : private detail::PoolCore {
 
  public:
   struct Options {
-    // Makes a new object on a miss. Default (empty): std::make_unique<T>(), which
-    // requires T to be default-constructible. May throw; get() passes it on.
-    // Must not return null.
+    /// Makes a new object on a miss. Default (empty): std::make_unique<T>(), which
+    /// requires T to be default-constructible. May throw; get() passes it on.
+    /// Must not return null.
     std::function<std::unique_ptr<T>()> make = {};
-    // Runs on every return, on the returning thread, before the object is cached.
-    // Returns false to have the object destroyed instead (e.g. it grew too big).
-    // Must not throw. Default (empty): t.reset() if T has it (a bool result is
-    // the keep/drop answer), else t.clear() if T has it; a T with neither needs
-    // an explicit reset (the constructor throws std::invalid_argument without
-    // one). cistern::keep_as_is opts out of resetting.
+    /// Runs on every return, on the returning thread, before the object is cached.
+    /// Returns false to have the object destroyed instead (e.g. it grew too big).
+    /// Must not throw. Default (empty): t.reset() if T has it (a bool result is
+    /// the keep/drop answer), else t.clear() if T has it; a T with neither needs
+    /// an explicit reset (the constructor throws std::invalid_argument without
+    /// one). cistern::keep_as_is opts out of resetting.
     std::function<bool(T&)> reset = {};
-    // Non-empty: the pool is listed in metrics_text()/metrics_json() under this
-    // name, which no other live pool may use (the constructor throws otherwise).
+    /// Non-empty: the pool is listed in metrics_text()/metrics_json() under this
+    /// name, which no other live pool may use (the constructor throws otherwise).
     std::string name = {};
-    // Objects per magazine (M). Larger: fewer depot trips for objects that cross
-    // threads, but up to 2*M objects parked per thread. 0: about 16 KiB of
-    // objects, between 8 and 128. At most 65536.
+    /// Objects per magazine (M). Larger: fewer depot trips for objects that cross
+    /// threads, but up to 2*M objects parked per thread. 0: about 16 KiB of
+    /// objects, between 8 and 128. At most 65536.
     std::size_t magazine_size = 0;
-    // Most objects kept (0: unbounded). Counted over the depot and the threads'
-    // spare magazines, once per magazine move: a return that would park a
-    // magazine beyond it destroys the object instead (counted as a drop). So the
-    // pool keeps at most max_cached + one loaded magazine per thread.
+    /// Most objects kept (0: unbounded). Counted over the depot and the threads'
+    /// spare magazines, once per magazine move: a return that would park a
+    /// magazine beyond it destroys the object instead (counted as a drop). So the
+    /// pool keeps at most max_cached + one loaded magazine per thread.
     std::size_t max_cached = 0;
   };
 
-  // Requires a T with reset() or clear() (else: Pool(Options) with Options::reset).
+  /// Requires a T with reset() or clear() (else: Pool(Options) with Options::reset).
   Pool() : Pool(Options{}) {
     static_assert(detail::HasDefaultReset<T>,
                   "cistern::Pool<T>(): T has neither reset() nor clear(), so the pool cannot know how to "
                   "wipe a returned object. Give Options::reset, or cistern::keep_as_is to keep objects as "
                   "they are.");
   }
-  // Throws std::invalid_argument if an option is invalid, naming the option
-  // (also: T has neither reset() nor clear() and Options::reset is empty).
+  /// Throws std::invalid_argument if an option is invalid, naming the option
+  /// (also: T has neither reset() nor clear() and Options::reset is empty).
   explicit Pool(Options options)
       : PoolCore(std::move(options.name), checked_magazine_size(options.magazine_size), sizeof(T), nullptr,
                  options.max_cached),
@@ -236,8 +238,8 @@ class Pool final : private detail::PoolCore {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  // Destroys every cached object, in every thread's cache.
-  // REQUIRES: no lease of this pool is alive and no thread uses the pool.
+  /// Destroys every cached object, in every thread's cache.
+  /// REQUIRES: no lease of this pool is alive and no thread uses the pool.
   ~Pool() {
     metrics_.reset();
     if constexpr (CISTERN_DEBUG_CHECKS) {
@@ -247,18 +249,18 @@ class Pool final : private detail::PoolCore {
     stop();
   }
 
-  // A cached object, or a new one from make. The object was reset when it was
-  // returned. Throws what make throws. O(1); lock-free unless a magazine moves.
+  /// A cached object, or a new one from make. The object was reset when it was
+  /// returned. Throws what make throws. O(1); lock-free unless a magazine moves.
   Lease<T> get() { return Lease<T>(this, acquire()); }
 
-  // Raw form of get(): the caller must give the object back with release().
+  /// Raw form of get(): the caller must give the object back with release().
   CISTERN_ALWAYS_INLINE T* acquire() {
     return static_cast<T*>(take());
   }
 
-  // Returns an object: resets it, then caches or (reset said no) destroys it.
-  // REQUIRES: object came from this pool's get()/acquire() and is not in use any
-  // more. Debug builds check both. Does not throw.
+  /// Returns an object: resets it, then caches or (reset said no) destroys it.
+  /// REQUIRES: object came from this pool's get()/acquire() and is not in use any
+  /// more. Debug builds check both. Does not throw.
   CISTERN_ALWAYS_INLINE void release(T* object) noexcept {
     CISTERN_CHECK(object != nullptr, label(), "release(nullptr)");
     if constexpr (CISTERN_DEBUG_CHECKS) detail::debug::on_put(this, label(), object);
@@ -269,10 +271,10 @@ class Pool final : private detail::PoolCore {
     keep(object);
   }
 
-  // Makes n objects now (with make) into the shared tier, so the first gets of
-  // every thread hit: a warm-up before traffic. With max_cached, stops at it.
-  // The objects age like any cached ones: two cycles with no use free them.
-  // Throws what make throws (the objects made until then stay cached).
+  /// Makes n objects now (with make) into the shared tier, so the first gets of
+  /// every thread hit: a warm-up before traffic. With max_cached, stops at it.
+  /// The objects age like any cached ones: two cycles with no use free them.
+  /// Throws what make throws (the objects made until then stay cached).
   void prefill(std::size_t n) { PoolCore::prefill(n); }
 
   using PoolCore::clear;
@@ -322,19 +324,19 @@ class Pool final : private detail::PoolCore {
   detail::MetricsRegistration metrics_;
 };
 
-// Runs one generation for every pool: what each depot held since the previous
-// cycle and nobody took is destroyed, and what it holds now becomes the victim
-// generation. So two cycles with no use in between free everything in the depots.
-// A thread that did not use a pool since the previous cycle has its magazines
-// taken into that pool's depot first (without a lock or an atomic RMW on the
-// thread's own get/put: see detail/thread_cache.hpp), so three cycles free
-// everything that no thread used since the first of them. A busy thread hands its
-// spare magazine to the depot on its first slow path after a cycle. Runs user
-// destructors on the calling thread, outside every pool lock.
-void cycle();
+/// Runs one generation for every pool: what each depot held since the previous
+/// cycle and nobody took is destroyed, and what it holds now becomes the victim
+/// generation. So two cycles with no use in between free everything in the depots.
+/// A thread that did not use a pool since the previous cycle has its magazines
+/// taken into that pool's depot first (without a lock or an atomic RMW on the
+/// thread's own get/put: see detail/thread_cache.hpp), so three cycles free
+/// everything that no thread used since the first of them. A busy thread hands its
+/// spare magazine to the depot on its first slow path after a cycle. Runs user
+/// destructors on the calling thread, outside every pool lock.
+CISTERN_API void cycle();
 
-// Sets the period of the background cycle (default 5 s); zero stops it, and
-// cycles then happen only when cycle() is called. Takes effect at once.
-void set_cycle_interval(std::chrono::milliseconds interval);
+/// Sets the period of the background cycle (default 5 s); zero stops it, and
+/// cycles then happen only when cycle() is called. Takes effect at once.
+CISTERN_API void set_cycle_interval(std::chrono::milliseconds interval);
 
 }  // namespace cistern

@@ -1,45 +1,46 @@
 // SPDX-License-Identifier: Apache-2.0
-// cistern/resource_pool.hpp — ResourcePool<T>: a bounded pool of expensive,
-// breakable resources (connections, channels, sessions).
-//
-// What it is
-//   At most `max_size` resources exist at once (idle + leased + being created).
-//   acquire() hands out an idle one, or creates one, or waits — first come, first
-//   served — at most `acquire_timeout`, and then throws AcquireTimeout naming the
-//   pool, the wait, the counts and the last creation error. A resource that was
-//   idle longer than `validate_after_idle` is validated before it is handed out.
-//   One background thread (shared by all pools) evicts idle resources after
-//   `idle_timeout`, retires them at `max_lifetime`, refills `min_idle`, retries
-//   failed creations with backoff and reports leases held past `leak_threshold`.
-//
-//   auto pool = cistern::ResourcePool<Conn>({.create = [] { return std::make_unique<Conn>(addr); },
-//                                            .validate = [](Conn& c) { return c.ping(); },
-//                                            .max_size = 16, .name = "orders-db"});
-//   auto conn = pool.acquire();      // ResourceLease<Conn>
-//   conn->query("...");
-//   if (conn->broken()) conn.invalidate();   // destroyed instead of returned
-//
-// How the common case stays cheap
-//   Each resource sits in a fixed slot with an atomic state. A thread remembers the
-//   slot it returned last (as HikariCP's ConcurrentBag does); when nobody waits,
-//   acquire() claims that slot with one compare-and-swap and release() frees it
-//   with one store: no lock. Everything else — scanning for an idle slot, creating,
-//   waiting, handing a returned resource to the longest waiter — goes through one
-//   mutex. Waiters announce themselves before they look (and returners look for
-//   waiters after they return), so a resource returned on the fast path is never
-//   missed by a waiter.
-//
-// Thread-safety: every member may be called from any thread. Leases are values
-// that may move between threads. A lease must not outlive its pool.
-//
-// Callbacks (create, validate, destroy of T) run outside the pool's lock, on the
-// calling thread or on the housekeeping thread. They may throw (create's
-// exception is the "last creation error"; validate throwing counts as invalid).
-//
-// When not to use it
-//   - Cheap objects: Pool<T> is unbounded and far cheaper.
-//   - Resources that can be shared by many users at once (an HTTP/2 channel):
-//     share one, or use SharedPool<T>.
+/// @file
+/// @brief ResourcePool<T>: a bounded pool of expensive,
+/// breakable resources (connections, channels, sessions).
+///
+/// What it is
+///   At most `max_size` resources exist at once (idle + leased + being created).
+///   acquire() hands out an idle one, or creates one, or waits — first come, first
+///   served — at most `acquire_timeout`, and then throws AcquireTimeout naming the
+///   pool, the wait, the counts and the last creation error. A resource that was
+///   idle longer than `validate_after_idle` is validated before it is handed out.
+///   One background thread (shared by all pools) evicts idle resources after
+///   `idle_timeout`, retires them at `max_lifetime`, refills `min_idle`, retries
+///   failed creations with backoff and reports leases held past `leak_threshold`.
+///
+///   auto pool = cistern::ResourcePool<Conn>({.create = [] { return std::make_unique<Conn>(addr); },
+///                                            .validate = [](Conn& c) { return c.ping(); },
+///                                            .max_size = 16, .name = "orders-db"});
+///   auto conn = pool.acquire();      // ResourceLease<Conn>
+///   conn->query("...");
+///   if (conn->broken()) conn.invalidate();   // destroyed instead of returned
+///
+/// How the common case stays cheap
+///   Each resource sits in a fixed slot with an atomic state. A thread remembers the
+///   slot it returned last (as HikariCP's ConcurrentBag does); when nobody waits,
+///   acquire() claims that slot with one compare-and-swap and release() frees it
+///   with one store: no lock. Everything else — scanning for an idle slot, creating,
+///   waiting, handing a returned resource to the longest waiter — goes through one
+///   mutex. Waiters announce themselves before they look (and returners look for
+///   waiters after they return), so a resource returned on the fast path is never
+///   missed by a waiter.
+///
+/// Thread-safety: every member may be called from any thread. Leases are values
+/// that may move between threads. A lease must not outlive its pool.
+///
+/// Callbacks (create, validate, destroy of T) run outside the pool's lock, on the
+/// calling thread or on the housekeeping thread. They may throw (create's
+/// exception is the "last creation error"; validate throwing counts as invalid).
+///
+/// When not to use it
+///   - Cheap objects: Pool<T> is unbounded and far cheaper.
+///   - Resources that can be shared by many users at once (an HTTP/2 channel):
+///     share one, or use SharedPool<T>.
 #pragma once
 
 #include <execinfo.h>
@@ -67,18 +68,19 @@
 
 #include "cistern/detail/cpu.hpp"
 #include "cistern/detail/config.hpp"
+#include "cistern/detail/export.hpp"
 #include "cistern/detail/housekeeper.hpp"
 #include "cistern/detail/metrics_registry.hpp"
 
 namespace cistern {
 
-// acquire() waited acquire_timeout. what() names the pool, the wait, the counts and
-// the last creation error, if there was one.
-struct AcquireTimeout : std::runtime_error {
+/// acquire() waited acquire_timeout. what() names the pool, the wait, the counts and
+/// the last creation error, if there was one.
+struct CISTERN_API AcquireTimeout : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-// The pool was closed (before or while waiting).
-struct PoolClosed : std::runtime_error {
+/// The pool was closed (before or while waiting).
+struct CISTERN_API PoolClosed : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -91,7 +93,7 @@ struct ResourcePoolStats {
   double wait_p50_us = 0, wait_p99_us = 0;  // acquire wait, over the pool's life (bucketed)
 };
 
-// What the leak callback receives: a lease held longer than leak_threshold.
+/// What the leak callback receives: a lease held longer than leak_threshold.
 struct LeakReport {
   std::string pool;
   std::chrono::milliseconds held;
@@ -109,29 +111,29 @@ template <class T>
 struct alignas(kCacheLine) ResourceSlot {
   std::atomic<int> state{kEmpty};
   std::unique_ptr<T> resource;   // owned by whoever moved state away from kIdle
-  // Timestamps are read by the housekeeping thread while other threads may lease
-  // and return the slot, hence atomics (relaxed: each is a reading of a clock).
+  /// Timestamps are read by the housekeeping thread while other threads may lease
+  /// and return the slot, hence atomics (relaxed: each is a reading of a clock).
   std::atomic<std::int64_t> expires_ms{0};     // max_lifetime with jitter; 0: never
   std::atomic<std::int64_t> idle_since_ms{0};
-  // Set (release) by the lessee after it captured the stack; 0 while not leased.
+  /// Set (release) by the lessee after it captured the stack; 0 while not leased.
   std::atomic<std::int64_t> leased_ms{0};
   std::atomic<bool> leak_reported{false};
   int frames = 0;
   std::array<void*, 12> stack{};  // where it was acquired (leak detection only)
 };
 
-// This thread's last returned slot per pool (a few pools at once).
+/// This thread's last returned slot per pool (a few pools at once).
 struct ResourceHint {
   std::uint64_t pool_uid = 0;
   void* slot = nullptr;
 };
-inline constinit thread_local std::array<ResourceHint, 4> tls_resource_hints{};
-inline constinit thread_local unsigned tls_resource_hint_next = 0;
-std::uint64_t next_resource_pool_uid() noexcept;
-std::string symbolize(void* const* frames, int n);
+CISTERN_API inline constinit thread_local std::array<ResourceHint, 4> tls_resource_hints{};
+CISTERN_API inline constinit thread_local unsigned tls_resource_hint_next = 0;
+CISTERN_API std::uint64_t next_resource_pool_uid() noexcept;
+CISTERN_API std::string symbolize(void* const* frames, int n);
 
-// Log2 histogram of wait times in microseconds.
-struct WaitHistogram {
+/// Log2 histogram of wait times in microseconds.
+struct CISTERN_API WaitHistogram {
   std::array<std::atomic<std::uint64_t>, 32> buckets{};
   void add(std::int64_t us, std::uint64_t n = 1) noexcept {
     unsigned b = us <= 0 ? 0 : std::min(31u, static_cast<unsigned>(std::bit_width(static_cast<std::uint64_t>(us))));
@@ -161,14 +163,14 @@ class ResourceLease {
   ResourceLease& operator=(const ResourceLease&) = delete;
   ~ResourceLease() { give_back(); }
 
-  // REQUIRES (->, *): not empty.
+  /// REQUIRES (->, *): not empty.
   T* operator->() const noexcept { return slot_->resource.get(); }
   T& operator*() const noexcept { return *slot_->resource; }
   T* get() const noexcept { return slot_ != nullptr ? slot_->resource.get() : nullptr; }
   explicit operator bool() const noexcept { return slot_ != nullptr; }
-  // The resource is broken: it is destroyed when the lease ends, not returned.
+  /// The resource is broken: it is destroyed when the lease ends, not returned.
   void invalidate() noexcept { invalid_ = true; }
-  // Returns the resource now (or destroys it, if invalidated).
+  /// Returns the resource now (or destroys it, if invalidated).
   void reset() noexcept { give_back(); }
 
  private:
@@ -197,38 +199,38 @@ class ResourcePool final : private detail::HousekeepingClient {
 
  public:
   struct Options {
-    // Makes a resource. May throw: the message becomes the "last creation error"
-    // reported by AcquireTimeout, and creation is retried with backoff. Required.
+    /// Makes a resource. May throw: the message becomes the "last creation error"
+    /// reported by AcquireTimeout, and creation is retried with backoff. Required.
     std::function<std::unique_ptr<T>()> create = {};
-    // Checks a resource that was idle longer than validate_after_idle before it is
-    // handed out (and idle ones now and then). Empty: always valid.
+    /// Checks a resource that was idle longer than validate_after_idle before it is
+    /// handed out (and idle ones now and then). Empty: always valid.
     std::function<bool(T&)> validate = {};
-    // Hard upper bound on resources alive at once; must be > 0.
+    /// Hard upper bound on resources alive at once; must be > 0.
     std::size_t max_size = 8;
-    // Idle resources kept ready (created in the background); <= max_size.
+    /// Idle resources kept ready (created in the background); <= max_size.
     std::size_t min_idle = 0;
-    // Longest wait of acquire() for a resource.
+    /// Longest wait of acquire() for a resource.
     std::chrono::milliseconds acquire_timeout{1000};
-    // Idle resources beyond min_idle are destroyed after this long unused.
+    /// Idle resources beyond min_idle are destroyed after this long unused.
     std::chrono::milliseconds idle_timeout{600000};
-    // A resource is retired after this long (minus up to 2.5% jitter), never while
-    // leased. 0: never.
+    /// A resource is retired after this long (minus up to 2.5% jitter), never while
+    /// leased. 0: never.
     std::chrono::milliseconds max_lifetime{1800000};
-    // An acquire of a resource idle longer than this validates it first.
+    /// An acquire of a resource idle longer than this validates it first.
     std::chrono::milliseconds validate_after_idle{500};
-    // A lease held longer than this is reported once to on_leak. 0: off (and no
-    // stack is captured at acquire).
+    /// A lease held longer than this is reported once to on_leak. 0: off (and no
+    /// stack is captured at acquire).
     std::chrono::milliseconds leak_threshold{0};
-    // Non-empty: listed in metrics_text()/metrics_json().
+    /// Non-empty: listed in metrics_text()/metrics_json().
     std::string name = {};
-    // Receives leak reports. Empty: written to stderr.
+    /// Receives leak reports. Empty: written to stderr.
     std::function<void(const LeakReport&)> on_leak = {};
-    // Called on return: true means the resource is broken and is destroyed. Empty:
-    // calls t.broken() when T has it.
+    /// Called on return: true means the resource is broken and is destroyed. Empty:
+    /// calls t.broken() when T has it.
     std::function<bool(const T&)> is_broken = {};
   };
 
-  // Throws std::invalid_argument naming the option that is wrong and why.
+  /// Throws std::invalid_argument naming the option that is wrong and why.
   explicit ResourcePool(Options options) : options_(std::move(options)), uid_(detail::next_resource_pool_uid()) {
     check_options();
     slots_ = std::make_unique<Slot[]>(options_.max_size);
@@ -240,22 +242,22 @@ class ResourcePool final : private detail::HousekeepingClient {
   }
   ResourcePool(const ResourcePool&) = delete;
   ResourcePool& operator=(const ResourcePool&) = delete;
-  // Closes the pool and destroys every resource. REQUIRES: no lease is alive.
+  /// Closes the pool and destroys every resource. REQUIRES: no lease is alive.
   ~ResourcePool() {
     metrics_.reset();
     detail::housekeeper_remove(this);
     close();
   }
 
-  // A resource, waiting at most acquire_timeout. Throws AcquireTimeout or PoolClosed.
+  /// A resource, waiting at most acquire_timeout. Throws AcquireTimeout or PoolClosed.
   ResourceLease<T> acquire() {
     if (std::optional<ResourceLease<T>> lease = try_acquire(options_.acquire_timeout)) return std::move(*lease);
     timeouts_.fetch_add(1, std::memory_order_relaxed);  // a statistic
     throw AcquireTimeout(timeout_message(options_.acquire_timeout));
   }
 
-  // As acquire(), with its own timeout, and an empty optional on timeout.
-  // Throws PoolClosed.
+  /// As acquire(), with its own timeout, and an empty optional on timeout.
+  /// Throws PoolClosed.
   std::optional<ResourceLease<T>> try_acquire(std::chrono::milliseconds timeout) {
     if (Slot* s = try_hint(); s != nullptr) return ResourceLease<T>(this, s);
     return acquire_slow(timeout);
@@ -280,8 +282,8 @@ class ResourcePool final : private detail::HousekeepingClient {
     return s;
   }
 
-  // No new acquires (they throw PoolClosed, waiters too); idle resources are
-  // destroyed now, leased ones when they come back. Idempotent.
+  /// No new acquires (they throw PoolClosed, waiters too); idle resources are
+  /// destroyed now, leased ones when they come back. Idempotent.
   void close() {
     {
       std::lock_guard lock(mu_);
@@ -300,10 +302,10 @@ class ResourcePool final : private detail::HousekeepingClient {
  private:
   friend class ResourceLease<T>;
 
-  // One acquirer waiting. Whoever serves it writes `handed` (or `kicked`) under mu_
-  // and notifies the cv only if the waiter is asleep; a waiter first spins on its
-  // own flags for a few microseconds, because resources are often held only that
-  // long and a futex wake-up costs more than the hold itself.
+  /// One acquirer waiting. Whoever serves it writes `handed` (or `kicked`) under mu_
+  /// and notifies the cv only if the waiter is asleep; a waiter first spins on its
+  /// own flags for a few microseconds, because resources are often held only that
+  /// long and a futex wake-up costs more than the hold itself.
   struct Waiter {
     std::condition_variable cv;
     std::atomic<Slot*> handed{nullptr};  // a resource given to this waiter
@@ -313,11 +315,11 @@ class ResourcePool final : private detail::HousekeepingClient {
     void wake() noexcept {
       if (sleeping) cv.notify_one();
     }
-    // Gives the waiter a resource. REQUIRES: mu_ held, the waiter already off the
-    // queue. A spinning waiter may leave (and destroy this Waiter) as soon as it
-    // sees `handed`, without taking mu_: so decide before the store whether to
-    // notify, and touch nothing after it unless the waiter sleeps (a sleeper
-    // cannot return before it re-takes mu_, which the caller holds).
+    /// Gives the waiter a resource. REQUIRES: mu_ held, the waiter already off the
+    /// queue. A spinning waiter may leave (and destroy this Waiter) as soon as it
+    /// sees `handed`, without taking mu_: so decide before the store whether to
+    /// notify, and touch nothing after it unless the waiter sleeps (a sleeper
+    /// cannot return before it re-takes mu_, which the caller holds).
     void give(Slot* s) noexcept {
       const bool asleep = sleeping;
       handed.store(s, std::memory_order_release);  // pairs with the waiter's acquire
@@ -375,7 +377,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     return options_.max_lifetime.count() > 0 && at != 0 && now >= at;
   }
 
-  // The slot is ours (kLeased). Retires or validates it; false: it was destroyed.
+  /// The slot is ours (kLeased). Retires or validates it; false: it was destroyed.
   bool check_out(Slot* s, std::int64_t now) noexcept {
     if (expired(s, now)) {
       destroy_slot(s);
@@ -413,7 +415,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     }
   }
 
-  // REQUIRES: the caller owns s (kLeased). Returns it, or hands it to a waiter.
+  /// REQUIRES: the caller owns s (kLeased). Returns it, or hands it to a waiter.
   void release(Slot* s, bool invalid) noexcept {
     std::int64_t now = detail::coarse_now_ms();
     bool broken = invalid;
@@ -469,7 +471,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     w->give(s);
   }
 
-  // Claims any idle slot. REQUIRES: mu_ held.
+  /// Claims any idle slot. REQUIRES: mu_ held.
   Slot* claim_idle_locked() noexcept {
     for (std::size_t i = 0; i < options_.max_size; ++i) {
       int idle = detail::kIdle;
@@ -479,7 +481,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     return nullptr;
   }
 
-  // Reserves an empty slot for a creation. REQUIRES: mu_ held.
+  /// Reserves an empty slot for a creation. REQUIRES: mu_ held.
   Slot* reserve_locked() noexcept {
     if (creating_ >= kMaxCreating) return nullptr;
     for (std::size_t i = 0; i < options_.max_size; ++i) {
@@ -492,7 +494,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     return nullptr;
   }
 
-  // Creates into a reserved slot, outside the lock. True: the slot is kLeased.
+  /// Creates into a reserved slot, outside the lock. True: the slot is kLeased.
   bool create_into(Slot* s) noexcept {
     std::unique_ptr<T> r;
     std::string error;
@@ -534,8 +536,8 @@ class ResourcePool final : private detail::HousekeepingClient {
     return static_cast<std::int64_t>((jitter_seed_ >> 33) % static_cast<std::uint64_t>(span));
   }
 
-  // The slow path: takes an idle resource or creates one when it is this caller's
-  // turn (FIFO with the other waiters), else queues and waits to be handed one.
+  /// The slow path: takes an idle resource or creates one when it is this caller's
+  /// turn (FIFO with the other waiters), else queues and waits to be handed one.
   std::optional<ResourceLease<T>> acquire_slow(std::chrono::milliseconds timeout) {
     const std::int64_t start = detail::precise_now_ms();
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -592,10 +594,10 @@ class ResourcePool final : private detail::HousekeepingClient {
     }
   }
 
-  // What a caller of acquire_slow() can have now: a slot handed to it, or, on its
-  // turn (nobody queued before it), an idle slot or an empty one reserved for a
-  // creation (`fresh`; not during a creation backoff). A caller that gets one
-  // leaves the queue. REQUIRES: mu_ held.
+  /// What a caller of acquire_slow() can have now: a slot handed to it, or, on its
+  /// turn (nobody queued before it), an idle slot or an empty one reserved for a
+  /// creation (`fresh`; not during a creation backoff). A caller that gets one
+  /// leaves the queue. REQUIRES: mu_ held.
   Slot* take_locked(Waiter& me, Slot*& fresh) noexcept {
     Slot* got = me.handed.exchange(nullptr, std::memory_order_acquire);  // pairs with the hander
     if (got != nullptr) me.queued = false;  // whoever handed it took us off the queue
@@ -609,14 +611,14 @@ class ResourcePool final : private detail::HousekeepingClient {
     return got;
   }
 
-  // A waiter was handed a resource, or told to look again, or the pool closed.
+  /// A waiter was handed a resource, or told to look again, or the pool closed.
   bool is_served(const Waiter& me) const noexcept {
     return me.handed.load(std::memory_order_acquire) != nullptr ||  // pairs with the hander's release
            me.kicked.load(std::memory_order_relaxed) || closed_.load(std::memory_order_relaxed);
   }
 
-  // A caller of acquire_slow() gives up or is done: off the queue (passing the
-  // turn on if it was first) and no longer counted as waiting. REQUIRES: mu_ held.
+  /// A caller of acquire_slow() gives up or is done: off the queue (passing the
+  /// turn on if it was first) and no longer counted as waiting. REQUIRES: mu_ held.
   void leave_locked(Waiter& me) noexcept {
     if (me.queued) {
       const bool was_front = !waiters_.empty() && waiters_.front() == &me;
@@ -630,15 +632,15 @@ class ResourcePool final : private detail::HousekeepingClient {
     waiting_.fetch_sub(1, std::memory_order_seq_cst);
   }
 
-  // Hands out a slot that took the slow path: records the wait, then the lease.
+  /// Hands out a slot that took the slow path: records the wait, then the lease.
   ResourceLease<T> lease_after_wait(Slot* s, std::int64_t waited_ms, std::int64_t now_ms) noexcept {
     waits_.add(waited_ms * 1000);
     on_lease(s, now_ms);
     return ResourceLease<T>(this, s);
   }
 
-  // Spins (pause, then yield) until pred() holds, for at most kSpin or until the
-  // deadline. True: pred() held.
+  /// Spins (pause, then yield) until pred() holds, for at most kSpin or until the
+  /// deadline. True: pred() held.
   template <class Pred>
   static bool spin_until(Pred pred, std::chrono::steady_clock::time_point deadline) noexcept {
     auto until = std::min(deadline, std::chrono::steady_clock::now() + kSpin);
@@ -649,8 +651,8 @@ class ResourcePool final : private detail::HousekeepingClient {
     }
   }
 
-  // Destroys the resource of a slot we own and frees the slot; wakes the longest
-  // waiter so it can create a replacement.
+  /// Destroys the resource of a slot we own and frees the slot; wakes the longest
+  /// waiter so it can create a replacement.
   void destroy_slot(Slot* s) noexcept {
     std::unique_ptr<T> r = std::move(s->resource);
     r.reset();  // outside the lock: may be slow (closing a connection)
@@ -705,7 +707,7 @@ class ResourcePool final : private detail::HousekeepingClient {
     refill(now, idle);
   }
 
-  // Creates for waiters (after a failed creation's backoff) and up to min_idle.
+  /// Creates for waiters (after a failed creation's backoff) and up to min_idle.
   void refill(std::int64_t now, std::size_t idle) noexcept {
     for (;;) {
       Slot* s = nullptr;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// cistern/stats.hpp — statistics types shared by the pools.
-//
-// Plain values: a snapshot taken by a pool's stats(). Counters count since the
-// pool was made; gauges (like `cached`) are the state at the time of the call and
-// approximate while other threads use the pool.
+/// @file
+/// @brief statistics types shared by the pools.
+///
+/// Plain values: a snapshot taken by a pool's stats(). Counters count since the
+/// pool was made; gauges (like `cached`) are the state at the time of the call and
+/// approximate while other threads use the pool.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +20,7 @@ struct PoolStats {
   std::uint64_t drops = 0;   // ... of which were destroyed instead of cached
   std::size_t cached = 0;    // objects cached now, in every tier
 
-  // hits / gets; 0 when there were no gets.
+  /// hits / gets; 0 when there were no gets.
   double hit_rate() const noexcept {
     return gets == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(gets);
   }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// cistern/version.hpp — the library's version (semantic versioning).
-//
-// The one place the version is written: CMake reads these three lines for
-// project(VERSION), the package version file and the shared library's SOVERSION.
-// Before 1.0.0 a minor release may change the API (CHANGELOG.md says what).
+/// @file
+/// @brief the library's version (semantic versioning).
+///
+/// The one place the version is written: CMake reads these three lines for
+/// project(VERSION), the package version file and the shared library's SOVERSION.
+/// Before 1.0.0 a minor release may change the API (CHANGELOG.md says what).
 #pragma once
 
 #include <string_view>
@@ -21,7 +22,7 @@
 
 namespace cistern {
 
-// The version of the headers in use, "MAJOR.MINOR.PATCH".
+/// The version of the headers in use, "MAJOR.MINOR.PATCH".
 constexpr std::string_view version() noexcept { return CISTERN_VERSION_STRING; }
 
 }  // namespace cistern

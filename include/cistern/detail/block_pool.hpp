@@ -13,12 +13,13 @@
 
 #include "cistern/detail/config.hpp"
 #include "cistern/detail/debug_tracker.hpp"
+#include "cistern/detail/export.hpp"
 #include "cistern/detail/magazine.hpp"
 #include "cistern/detail/pool_core.hpp"
 
 namespace cistern::detail {
 
-class BlockPool final : public PoolCore {
+class CISTERN_API BlockPool final : public PoolCore {
  public:
   // `name` is used in debug messages only (not registered for metrics).
   // `budget`: shared with the other size classes of a capped BufferPool, or null.

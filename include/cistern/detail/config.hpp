@@ -10,6 +10,8 @@
 
 #include <cstddef>
 
+#include "cistern/detail/export.hpp"
+
 #ifndef CISTERN_DEBUG_CHECKS
 #define CISTERN_DEBUG_CHECKS 0
 #endif
@@ -55,7 +57,7 @@ inline constexpr std::size_t kCacheLine = 64;
 
 // Reports a broken invariant or a misuse and stops the program. `pool` names the
 // pool involved (may be empty). Never returns.
-[[noreturn]] void check_failed(const char* condition, const char* file, int line,
+[[noreturn]] CISTERN_API void check_failed(const char* condition, const char* file, int line,
                                const char* pool, const char* message) noexcept;
 
 // Marks an object's memory unusable (or usable again) for AddressSanitizer. No-op

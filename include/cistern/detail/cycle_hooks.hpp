@@ -11,15 +11,16 @@
 #include <cstdint>
 #include <functional>
 
+#include "cistern/detail/export.hpp"
 #include "cistern/detail/id_handle.hpp"
 
 namespace cistern::detail {
 
-void remove_cycle_hook(std::uint64_t id) noexcept;
+CISTERN_API void remove_cycle_hook(std::uint64_t id) noexcept;
 // Removes the hook on destruction (waiting if it runs now). Move-only.
 using CycleHook = IdHandle<&remove_cycle_hook>;
 
 // Registers `hook` to run at every cycle().
-CycleHook add_cycle_hook(std::function<void()> hook);
+CISTERN_API CycleHook add_cycle_hook(std::function<void()> hook);
 
 }  // namespace cistern::detail

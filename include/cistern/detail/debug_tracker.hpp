@@ -14,14 +14,16 @@
 
 #include <cstddef>
 
+#include "cistern/detail/export.hpp"
+
 namespace cistern::detail::debug {
 
 // `pool` identifies the pool; `name` is used in messages.
-void on_make(const void* pool, const void* object) noexcept;      // a new object is handed out
-void on_get(const void* pool, const char* name, const void* object) noexcept;  // cached -> in use
-void on_put(const void* pool, const char* name, const void* object) noexcept;  // in use -> cached
-void on_destroy(const void* object) noexcept;                     // the pool destroyed it
-void on_detach(const void* object) noexcept;  // a lease let go of it: the caller owns it now
-std::size_t in_use(const void* pool) noexcept;                    // objects of `pool` in use
+CISTERN_API void on_make(const void* pool, const void* object) noexcept;      // a new object is handed out
+CISTERN_API void on_get(const void* pool, const char* name, const void* object) noexcept;  // cached -> in use
+CISTERN_API void on_put(const void* pool, const char* name, const void* object) noexcept;  // in use -> cached
+CISTERN_API void on_destroy(const void* object) noexcept;                     // the pool destroyed it
+CISTERN_API void on_detach(const void* object) noexcept;  // a lease let go of it: the caller owns it now
+CISTERN_API std::size_t in_use(const void* pool) noexcept;                    // objects of `pool` in use
 
 }  // namespace cistern::detail::debug

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "cistern/detail/config.hpp"
+#include "cistern/detail/export.hpp"
 
 namespace cistern::detail::hazard {
 
@@ -32,11 +33,11 @@ struct ThreadHazards {
   Record* record = nullptr;
   std::uint32_t used = 0;  // bit i set: slot i holds a live reader's version
 };
-inline constinit thread_local ThreadHazards tls_hazards{};
+CISTERN_API inline constinit thread_local ThreadHazards tls_hazards{};
 
 // Slow path: gives the calling thread a record (returned to the pool of records
 // when the thread exits).
-Record* attach_thread();
+CISTERN_API Record* attach_thread();
 
 // True when readers may use a compiler-only fence (writers then use membarrier).
 extern bool g_asymmetric;
@@ -91,10 +92,10 @@ CISTERN_ALWAYS_INLINE bool unprotect_replaced(std::atomic<const void*>& slot, co
 }
 
 // The writer's fence between retiring a version and scanning the slots.
-void writer_fence() noexcept;
+CISTERN_API void writer_fence() noexcept;
 
 // Every thread's record: a list that only grows (records are reused, never freed).
-Record* first_record() noexcept;
+CISTERN_API Record* first_record() noexcept;
 
 // Calls f(p) for every pointer currently held in any hazard slot (call after
 // writer_fence). The writer must have replaced `current` with a seq_cst exchange

@@ -13,9 +13,11 @@
 #include <atomic>
 #include <cstdint>
 
+#include "cistern/detail/export.hpp"
+
 namespace cistern::detail {
 
-class HousekeepingClient {
+class CISTERN_API HousekeepingClient {
  public:
   virtual void housekeep(std::int64_t now_ms) noexcept = 0;
 
@@ -34,9 +36,9 @@ inline std::int64_t coarse_now_ms() noexcept {
 }
 std::int64_t precise_now_ms() noexcept;  // the steady clock now (writes nothing shared)
 
-void housekeeper_add(HousekeepingClient* client);
-void housekeeper_remove(HousekeepingClient* client) noexcept;
+CISTERN_API void housekeeper_add(HousekeepingClient* client);
+CISTERN_API void housekeeper_remove(HousekeepingClient* client) noexcept;
 // Asks for a pass soon (e.g. a creation failed and must be retried).
-void housekeeper_poke() noexcept;
+CISTERN_API void housekeeper_poke() noexcept;
 
 }  // namespace cistern::detail

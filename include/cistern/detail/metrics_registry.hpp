@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cistern/detail/export.hpp"
 #include "cistern/detail/id_handle.hpp"
 
 namespace cistern::detail {
@@ -26,13 +27,13 @@ struct MetricSample {
 };
 using MetricsCollector = std::function<void(std::vector<MetricSample>&)>;
 
-void unregister_metrics(std::uint64_t id) noexcept;
+CISTERN_API void unregister_metrics(std::uint64_t id) noexcept;
 // Unregisters on destruction. Move-only.
 using MetricsRegistration = IdHandle<&unregister_metrics>;
 
 // Registers `name` (non-empty) of the given kind ("pool", "buffer_pool", ...).
 // Throws std::invalid_argument if a live registration already uses `name`.
-MetricsRegistration register_metrics(const std::string& name, const char* kind,
+CISTERN_API MetricsRegistration register_metrics(const std::string& name, const char* kind,
                                      MetricsCollector collector);
 
 }  // namespace cistern::detail

@@ -26,6 +26,7 @@
 
 #include "cistern/detail/config.hpp"
 #include "cistern/detail/depot.hpp"
+#include "cistern/detail/export.hpp"
 #include "cistern/detail/thread_cache.hpp"
 #include "cistern/stats.hpp"
 
@@ -71,7 +72,7 @@ class Budget {
   std::atomic<std::size_t> used_{0};
 };
 
-class PoolCore {
+class CISTERN_API PoolCore {
  public:
   PoolCore(const PoolCore&) = delete;
   PoolCore& operator=(const PoolCore&) = delete;

@@ -37,6 +37,7 @@
 #include <cstdint>
 
 #include "cistern/detail/config.hpp"
+#include "cistern/detail/export.hpp"
 #include "cistern/detail/magazine.hpp"
 
 namespace cistern::detail {
@@ -145,7 +146,7 @@ struct ThreadTable {
   bool exiting = false;  // set once the thread's caches were flushed at exit
 };
 // constinit: no dynamic initialiser, so access is a plain TLS load with no guard.
-inline constinit thread_local ThreadTable tls_table{};
+CISTERN_API inline constinit thread_local ThreadTable tls_table{};
 
 // The calling thread's cache for `slot`, or nullptr if it has none yet.
 inline ThreadCache* find_cache(std::uint32_t slot) noexcept {
