@@ -135,6 +135,13 @@ TEST(ApiContract, ResourcePoolAndRedisNames) {
   static_assert(std::is_base_of_v<std::runtime_error, cistern::RedisError>);
   cistern::RedisOptions ro{.host = "127.0.0.1", .port = 6379, .connect_timeout = 1000ms, .command_timeout = 1000ms};
   (void)ro;
+  // This round's additions (API.md, "redis.hpp").
+  ro.unix_socket = "/run/redis.sock";
+  ro.user = "u";
+  ro.password = "p";
+  ro.db = 3;
+  ro.client_name = "n";
+  static_assert(std::is_same_v<decltype(cistern::RedisOptions::from_uri(std::string_view())), cistern::RedisOptions>);
   using MakeRedisPool = cistern::ResourcePool<cistern::RedisConnection> (*)(
       cistern::RedisOptions, cistern::ResourcePool<cistern::RedisConnection>::Options);
   MakeRedisPool make = &cistern::make_redis_pool;

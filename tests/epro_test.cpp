@@ -263,6 +263,47 @@ TEST(EproEndToEnd, SubmitListHealthAndMetricsOverLoopbackWithRedis) {
       << "promtool check metrics failed on:\n" << metrics->body;
 }
 
+// --redis=redis://user:password@host:port/db against an ACL user: stored in that
+// database; with a wrong password the service says 503, and the password shows in
+// no answer, no metric and no line the server printed.
+TEST(EproEndToEnd, RedisUriWithAnAclUserAndTheSecretStaysSecret) {
+  const std::string secret = "epro-pw-" + std::to_string(::getpid());
+  cistern_test::RedisServer redis({"--user", "default", "on", "nopass", "~*", "+@all", "--user", "epro", "on",
+                                   ">" + secret, "~epro:*", "+@all"});
+  std::string at = "@127.0.0.1:" + std::to_string(redis.port());
+  {
+    Server server("redis://epro:" + secret + at + "/2");
+    httplib::Client client("127.0.0.1", server.port());
+    auto res = client.Post("/v1/submissions", sample("URI-1", "P-1"), "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 202) << res->body;
+    cistern::RedisConnection c(redis.options());
+    ASSERT_FALSE(c.command({"SELECT", "2"}).is_error());
+    EXPECT_EQ(c.command({"XLEN", "epro:URI-1"}).integer(), 1);
+    std::string clients(c.command({"CLIENT", "LIST"}).str());
+    EXPECT_NE(clients.find("name=epro_server"), std::string::npos) << clients;
+  }
+  const std::string wrong = "not-" + secret;
+  Server server("redis://epro:" + wrong + at);
+  httplib::Client client("127.0.0.1", server.port());
+  auto res = client.Post("/v1/submissions", sample("URI-1", "P-2"), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503) << res->body;
+  EXPECT_NE(res->body.find("AUTH failed"), std::string::npos) << res->body;
+  auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  for (const std::string* text : {&res->body, &health->body, &metrics->body}) {
+    EXPECT_EQ(text->find(secret), std::string::npos) << *text;
+  }
+  std::string printed = server.stderr_text();
+  server.terminate();
+  printed += server.stderr_text();
+  EXPECT_EQ(printed.find(secret), std::string::npos) << printed;
+}
+
 TEST(EproEndToEnd, ConcurrentPatientsNeverSeeEachOthersData) {
   cistern_test::RedisServer redis;
   Server server(redis_addr(redis));

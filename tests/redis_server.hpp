@@ -13,9 +13,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cistern/redis.hpp"
 
@@ -36,7 +38,11 @@ inline int free_loopback_port() {
 
 class RedisServer {
  public:
-  RedisServer() : port_(free_loopback_port()) {
+  // extra: more redis-server arguments ("--requirepass", "s3cret", ...); ready:
+  // what the readiness check needs on top of options() (a password, say).
+  explicit RedisServer(std::vector<std::string> extra = {},
+                       std::function<void(cistern::RedisOptions&)> ready = {})
+      : port_(free_loopback_port()), extra_(std::move(extra)), ready_(std::move(ready)) {
     dir_ = std::filesystem::temp_directory_path() / ("cistern-redis-" + std::to_string(getpid()) + "-" +
                                                      std::to_string(port_));
     std::filesystem::create_directories(dir_);
@@ -49,6 +55,7 @@ class RedisServer {
   }
 
   int port() const { return port_; }
+  const std::filesystem::path& dir() const { return dir_; }
   cistern::RedisOptions options(std::chrono::milliseconds command_timeout = std::chrono::milliseconds(500)) const {
     return {.host = "127.0.0.1", .port = port_, .connect_timeout = std::chrono::milliseconds(500),
             .command_timeout = command_timeout};
@@ -57,16 +64,22 @@ class RedisServer {
   void start() {
     pid_ = fork();
     if (pid_ == 0) {
-      std::string port = std::to_string(port_);
-      execl(CISTERN_REDIS_SERVER, "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--dir",
-            dir_.c_str(), "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-            "--loglevel", "warning", static_cast<char*>(nullptr));
+      std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                       "--dir", dir_.string(), "--appendonly", "yes", "--appendfsync", "always",
+                                       "--save", "", "--daemonize", "no", "--loglevel", "warning"};
+      args.insert(args.end(), extra_.begin(), extra_.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(CISTERN_REDIS_SERVER, argv.data());
       _exit(127);
     }
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < until) {
       try {
-        cistern::RedisConnection c(options());
+        cistern::RedisOptions o = options();
+        if (ready_) ready_(o);
+        cistern::RedisConnection c(o);
         if (c.ping()) return;
       } catch (const cistern::RedisError&) {
       }
@@ -85,6 +98,8 @@ class RedisServer {
 
  private:
   int port_;
+  std::vector<std::string> extra_;
+  std::function<void(cistern::RedisOptions&)> ready_;
   std::filesystem::path dir_;
   pid_t pid_ = -1;
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // epro_server — the ePRO submission service (interface: EPRO.md).
 //
-//   epro_server [--port N] [--threads N] [--redis=HOST:PORT|none] [--pooling=on|off]
+//   epro_server [--port N] [--threads N] [--redis=HOST:PORT|URI|none] [--pooling=on|off]
 //               [--bind ADDR] [--read-token-file FILE] [--max-connections N]
 //               [--header-timeout-ms N] [--body-timeout-ms N] [--idle-timeout-ms N]
 //
@@ -21,6 +21,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,7 +47,7 @@ struct Flags {
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
-               "epro_server: %s\nusage: epro_server [--port N] [--threads N] [--redis=HOST:PORT|none] "
+               "epro_server: %s\nusage: epro_server [--port N] [--threads N] [--redis=HOST:PORT|URI|none] "
                "[--pooling=on|off]\n"
                "                   [--bind ADDR] [--read-token-file FILE] [--max-connections N]\n"
                "                   [--header-timeout-ms N] [--body-timeout-ms N] [--idle-timeout-ms N]\n",
@@ -129,14 +130,25 @@ std::size_t connection_limit(const Flags& f) {
   return static_cast<std::size_t>(f.max_connections);
 }
 
+// --redis: none, HOST:PORT, redis://[user[:password]@]host[:port][/db] or
+// unix:///path[?db=N]. Errors never quote the password.
 std::unique_ptr<epro::Store> make_store(const Flags& f) {
   if (f.redis == "none") return std::make_unique<epro::MemoryStore>();
-  auto colon = f.redis.rfind(':');
-  if (colon == std::string::npos) usage("--redis must be HOST:PORT or none");
   cistern::RedisOptions o;
-  o.host = f.redis.substr(0, colon);
-  o.port = std::atoi(f.redis.c_str() + colon + 1);
-  if (o.port <= 0 || o.port > 65535) usage("--redis port must be 1 to 65535");
+  if (f.redis.find("://") != std::string::npos) {
+    try {
+      o = cistern::RedisOptions::from_uri(f.redis);
+    } catch (const std::invalid_argument& e) {
+      usage(std::string("--redis: ") + e.what());
+    }
+  } else {
+    auto colon = f.redis.rfind(':');
+    if (colon == std::string::npos) usage("--redis must be HOST:PORT, redis://..., unix://... or none");
+    o.host = f.redis.substr(0, colon);
+    o.port = std::atoi(f.redis.c_str() + colon + 1);
+    if (o.port <= 0 || o.port > 65535) usage("--redis port must be 1 to 65535");
+  }
+  o.client_name = "epro_server";
   return std::make_unique<epro::RedisStore>(o, static_cast<std::size_t>(std::max(f.threads, 2)), true);
 }
 

@@ -51,11 +51,33 @@ struct CISTERN_API RedisError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Where and how to connect. Every step after the connect (AUTH, SELECT, CLIENT
+/// SETNAME) runs within connect_timeout too; a failure is a RedisError naming the
+/// step ("AUTH failed: WRONGPASS ..."). The password never appears in an error.
 struct RedisOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
+  /// Non-empty: connect to this Unix socket, not to host:port.
+  std::string unix_socket = {};
+  /// AUTH [user] password when password is non-empty (user empty: the default user).
+  std::string user = {};
+  std::string password = {};
+  /// SELECT db when not 0.
+  int db = 0;
+  /// CLIENT SETNAME when non-empty (shown by CLIENT LIST).
+  std::string client_name = {};
+  /// TCP keepalive probes on the connection (hiredis's interval), so a peer that
+  /// vanished without a FIN is noticed even by an idle pooled connection.
+  bool tcp_keepalive = true;
+
+  /// `redis://[user[:password]@]host[:port][/db]` or `unix:///path/to.sock[?db=N]`;
+  /// user and password are percent-decoded, an IPv6 host is written `[::1]`.
+  /// Throws std::invalid_argument naming what is wrong (never quoting the password).
+  static RedisOptions from_uri(std::string_view uri);
+  /// host:port or the socket's path, for messages (no user, no password).
+  std::string address() const;
 };
 
 class CISTERN_API RedisReply {
@@ -82,8 +104,9 @@ class CISTERN_API RedisReply {
 
 class CISTERN_API RedisConnection {
  public:
-  /// Connects within options.connect_timeout. Throws RedisError naming host:port
-  /// and the cause.
+  /// Connects within options.connect_timeout, then authenticates, selects the
+  /// database and sets the client name as the options say. Throws RedisError
+  /// naming the address, the step and the cause.
   explicit RedisConnection(const RedisOptions& options);
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
@@ -102,6 +125,7 @@ class CISTERN_API RedisConnection {
 
  private:
   static RedisReply convert(const redisReply* reply);
+  void handshake(const RedisOptions& options);
 
   redisContext* context_ = nullptr;
   std::string address_;
