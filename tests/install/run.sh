@@ -94,6 +94,13 @@ if [[ -n "$foreign" ]]; then
   echo "$foreign" | head -20
   exit 1
 fi
+# The thread_locals that inline code and the library share are exported: one per
+# process. (Hidden, the library would keep its own copy; the consumer below does not
+# notice that, so this checks the symbols themselves.)
+exported=$(nm -DC --defined-only "$so")
+for shared_tls in cistern::detail::tls_table cistern::detail::hazard::tls_hazards; do
+  [[ "$exported" == *" $shared_tls"* ]] || { echo "libcistern.so does not export $shared_tls"; exit 1; }
+done
 echo "libcistern.so.0: $(nm -DC --defined-only "$so" | grep -c ' cistern::') of cistern's symbols exported, $(nm -DC --defined-only "$so" | grep -c -E ' (std|__gnu_cxx)::') of the standard library's"
 cmake_consumer "$work/shared-consumer" -DCMAKE_PREFIX_PATH="$work/shared-prefix"
 libdir=$(dirname "$so")
