@@ -304,6 +304,34 @@ TEST(EproEndToEnd, RedisUriWithAnAclUserAndTheSecretStaysSecret) {
   EXPECT_EQ(printed.find(secret), std::string::npos) << printed;
 }
 
+// --redis-wait=1: a 202 means the replica has the entry too; with the replica gone,
+// a submission is answered 503 (within WAIT's limit, half the command timeout).
+TEST(EproEndToEnd, RedisWaitAnswers202OnlyOnceAReplicaHasTheEntry) {
+  cistern_test::RedisServer primary;
+  cistern_test::RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(primary.port())});
+  cistern::RedisConnection on_primary(primary.options());
+  for (int i = 0; i < 100 && on_primary.command({"WAIT", "1", "50"}).integer() < 1; ++i) {
+  }  // bounded: the replica's first sync
+  ASSERT_EQ(on_primary.command({"WAIT", "1", "50"}).integer(), 1) << "the replica did not connect";
+  cistern_test::EproProcess server({"--threads", "4", "--redis=" + redis_addr(primary), "--redis-wait=1"});
+  ASSERT_GT(server.port(), 0) << server.first_line();
+  httplib::Client client("127.0.0.1", server.port());
+  cistern::RedisConnection on_replica(replica.options());
+  for (int i = 0; i < 20; ++i) {
+    auto res = client.Post("/v1/submissions", sample("WAIT-1", "P-" + std::to_string(i)), "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 202) << res->body;
+    EXPECT_EQ(on_replica.command({"XLEN", "epro:WAIT-1"}).integer(), i + 1) << "a 202 before the replica had it";
+  }
+  replica.stop();
+  auto start = std::chrono::steady_clock::now();
+  auto res = client.Post("/v1/submissions", sample("WAIT-1", "P-late"), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503) << res->body;
+  EXPECT_NE(res->body.find("replicas acknowledged"), std::string::npos) << res->body;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+}
+
 TEST(EproEndToEnd, ConcurrentPatientsNeverSeeEachOthersData) {
   cistern_test::RedisServer redis;
   Server server(redis_addr(redis));

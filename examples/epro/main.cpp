@@ -2,7 +2,7 @@
 // epro_server — the ePRO submission service (interface: EPRO.md).
 //
 //   epro_server [--port N] [--threads N] [--redis=HOST:PORT|URI|none] [--pooling=on|off]
-//               [--bind ADDR] [--read-token-file FILE] [--max-connections N]
+//               [--redis-wait N] [--bind ADDR] [--read-token-file FILE] [--max-connections N]
 //               [--header-timeout-ms N] [--body-timeout-ms N] [--idle-timeout-ms N]
 //
 // HTTP/1.1 with Boost.Beast on an Asio event loop run by --threads threads
@@ -38,6 +38,7 @@ struct Flags {
   int port = 8080;
   int threads = 2;
   std::string redis = "none";
+  int redis_wait = 0;  // replicas that must acknowledge each write (WAIT)
   bool pooling = true;
   std::string bind = "127.0.0.1";
   std::string read_token_file;
@@ -49,7 +50,7 @@ struct Flags {
   std::fprintf(stderr,
                "epro_server: %s\nusage: epro_server [--port N] [--threads N] [--redis=HOST:PORT|URI|none] "
                "[--pooling=on|off]\n"
-               "                   [--bind ADDR] [--read-token-file FILE] [--max-connections N]\n"
+               "                   [--redis-wait N] [--bind ADDR] [--read-token-file FILE] [--max-connections N]\n"
                "                   [--header-timeout-ms N] [--body-timeout-ms N] [--idle-timeout-ms N]\n",
                why.c_str());
   std::exit(2);
@@ -76,6 +77,8 @@ Flags parse_flags(int argc, char** argv) {
       f.port = number("--port", 0, 65535);
     } else if (a.rfind("--threads", 0) == 0) {
       f.threads = number("--threads", 1, 1024);
+    } else if (a.rfind("--redis-wait", 0) == 0) {
+      f.redis_wait = number("--redis-wait", 0, 64);
     } else if (a.rfind("--redis", 0) == 0) {
       f.redis = value("--redis");
     } else if (a.rfind("--pooling", 0) == 0) {
@@ -133,7 +136,10 @@ std::size_t connection_limit(const Flags& f) {
 // --redis: none, HOST:PORT, redis://[user[:password]@]host[:port][/db] or
 // unix:///path[?db=N]. Errors never quote the password.
 std::unique_ptr<epro::Store> make_store(const Flags& f) {
-  if (f.redis == "none") return std::make_unique<epro::MemoryStore>();
+  if (f.redis == "none") {
+    if (f.redis_wait > 0) usage("--redis-wait needs a Redis store (--redis=...)");
+    return std::make_unique<epro::MemoryStore>();
+  }
   cistern::RedisOptions o;
   if (f.redis.find("://") != std::string::npos) {
     try {
@@ -149,7 +155,7 @@ std::unique_ptr<epro::Store> make_store(const Flags& f) {
     if (o.port <= 0 || o.port > 65535) usage("--redis port must be 1 to 65535");
   }
   o.client_name = "epro_server";
-  return std::make_unique<epro::RedisStore>(o, static_cast<std::size_t>(std::max(f.threads, 2)), true);
+  return std::make_unique<epro::RedisStore>(o, static_cast<std::size_t>(std::max(f.threads, 2)), true, f.redis_wait);
 }
 
 }  // namespace

@@ -120,8 +120,11 @@ void MemoryStore::list(std::string_view trial, std::string& out) {
   out.push_back(']');
 }
 
-RedisStore::RedisStore(cistern::RedisOptions options, std::size_t connections, bool named)
-    : pool_(cistern::make_redis_pool(std::move(options), {.max_size = connections,
+RedisStore::RedisStore(cistern::RedisOptions options, std::size_t connections, bool named, int wait_replicas)
+    : wait_replicas_(wait_replicas),
+      wait_replicas_text_(std::to_string(wait_replicas)),
+      wait_ms_text_(std::to_string(std::max<long long>(1, options.command_timeout.count() / 2))),
+      pool_(cistern::make_redis_pool(std::move(options), {.max_size = connections,
                                                           .acquire_timeout = std::chrono::milliseconds(1000),
                                                           .name = named ? "epro_redis" : ""})) {}
 
@@ -134,6 +137,12 @@ void RedisStore::append(std::string_view trial, std::string_view patient, std::s
       throw StoreUnavailable("redis XADD failed: " + std::string(r.str()));
     }
     id.assign(r.str());
+    if (wait_replicas_ > 0) {
+      cistern::RedisReply acked = conn->command({"WAIT", wait_replicas_text_, wait_ms_text_});
+      if (acked.type() != cistern::RedisReply::Type::integer || acked.integer() < wait_replicas_)
+        throw StoreUnavailable("stored on the primary, but " + std::to_string(acked.integer()) + " of " +
+                               wait_replicas_text_ + " replicas acknowledged it within " + wait_ms_text_ + " ms");
+    }
   } catch (const cistern::AcquireTimeout& e) {
     throw StoreUnavailable(e.what());
   } catch (const cistern::PoolClosed& e) {

@@ -92,15 +92,20 @@ class MemoryStore final : public Store {
   std::atomic<std::size_t> held_{0};  // a statistic: chunk and large-entry bytes
 };
 
+// wait_replicas > 0: after each XADD, WAIT for that many replicas (at most half the
+// command timeout); fewer acknowledgements mean 503, so every 202 is on that many
+// replicas too (the entry stays on the primary either way).
 class RedisStore final : public Store {
  public:
-  RedisStore(cistern::RedisOptions options, std::size_t connections, bool named);
+  RedisStore(cistern::RedisOptions options, std::size_t connections, bool named, int wait_replicas = 0);
   void append(std::string_view trial, std::string_view patient, std::string_view json, EntryId& id) override;
   void list(std::string_view trial, std::string& out) override;
   bool healthy() override;
   void close() override { pool_.close(); }
 
  private:
+  int wait_replicas_;
+  std::string wait_replicas_text_, wait_ms_text_;  // WAIT's arguments, formatted once
   cistern::ResourcePool<cistern::RedisConnection> pool_;
 };
 
