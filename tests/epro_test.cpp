@@ -323,7 +323,7 @@ TEST(EproEndToEnd, RedisWaitAnswers202OnlyOnceAReplicaHasTheEntry) {
     ASSERT_EQ(res->status, 202) << res->body;
     EXPECT_EQ(on_replica.command({"XLEN", "epro:WAIT-1"}).integer(), i + 1) << "a 202 before the replica had it";
   }
-  replica.stop();
+  replica.stop();  // at most 5 s, then SIGKILL (redis_server.hpp)
   auto start = std::chrono::steady_clock::now();
   auto res = client.Post("/v1/submissions", sample("WAIT-1", "P-late"), "application/json");
   ASSERT_TRUE(res);

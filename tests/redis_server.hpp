@@ -88,11 +88,22 @@ class RedisServer {
     throw std::runtime_error("redis-server did not start on port " + std::to_string(port_));
   }
 
+  // SIGTERM, and SIGKILL if the server is still there after 5 s: a redis-server whose
+  // shutdown fails (a replica during its AOF rewrite after a sync, say) logs it and
+  // keeps running, and an unbounded wait would hang the test.
   void stop() {
     if (pid_ <= 0) return;
     kill(pid_, SIGTERM);
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     int status = 0;
-    waitpid(pid_, &status, 0);
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > until) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     pid_ = -1;
   }
 
